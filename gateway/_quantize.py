@@ -5,8 +5,11 @@ from __future__ import annotations
 import ctypes
 import sys
 
-FTYPES = {"Q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0", "Q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0",
-          "BF16": "LLAMA_FTYPE_MOSTLY_BF16"}
+FTYPES = {
+    "Q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0",
+    "Q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0",
+    "BF16": "LLAMA_FTYPE_MOSTLY_BF16",
+}
 
 
 def main(argv: list[str]) -> int:
@@ -17,7 +20,9 @@ def main(argv: list[str]) -> int:
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, FTYPES[kind])
     params.allow_requantize = True
-    return int(llama_cpp.llama_model_quantize(source.encode(), target.encode(), ctypes.byref(params)))
+    return int(
+        llama_cpp.llama_model_quantize(source.encode(), target.encode(), ctypes.byref(params))
+    )
 
 
 if __name__ == "__main__":

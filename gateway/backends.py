@@ -30,26 +30,36 @@ def _status_of(exc: Exception) -> int | None:
 
 def classify_litellm_error(exc: Exception, model: str) -> LLMError:
     """Map a litellm/openai exception to our typed errors (transient or permanent)."""
-    import litellm
+    from gateway._litellm import load_litellm
+
+    litellm = load_litellm()
 
     name = type(exc).__name__
     text = str(exc)[:500]
     if isinstance(exc, litellm.ContextWindowExceededError):
         return ContextLengthError(
             f"The prompt is longer than {model}'s context window: shorten the input or choose "
-            f"a model with a longer context. ({text})", model=model)
+            f"a model with a longer context. ({text})",
+            model=model,
+        )
     if isinstance(exc, litellm.AuthenticationError | litellm.PermissionDeniedError):
         return AuthenticationFailedError(
             f"{model} rejected the API key: set the provider's key (e.g. OPENAI_API_KEY, "
-            f"ANTHROPIC_API_KEY, GEMINI_API_KEY) to a valid one. ({text})", model=model)
+            f"ANTHROPIC_API_KEY, GEMINI_API_KEY) to a valid one. ({text})",
+            model=model,
+        )
     if isinstance(exc, litellm.NotFoundError):
         return UnknownModelError(
             f"The provider does not know model {model!r}: check the litellm model string "
             f"(e.g. openai/gpt-4o, anthropic/claude-sonnet-4-5) and its base URL. ({text})",
-            model=model)
+            model=model,
+        )
     transient = (
-        litellm.RateLimitError, litellm.Timeout, litellm.APIConnectionError,
-        litellm.InternalServerError, litellm.ServiceUnavailableError,
+        litellm.RateLimitError,
+        litellm.Timeout,
+        litellm.APIConnectionError,
+        litellm.InternalServerError,
+        litellm.ServiceUnavailableError,
     )
     status = _status_of(exc)
     if isinstance(exc, transient) or (status is not None and (status == 429 or status >= 500)):
@@ -64,7 +74,9 @@ class LiteLLMBackend:
 
     def generate(self, request: LLMRequest) -> LLMResponse:
         """Call ``litellm.completion`` once and normalise the reply."""
-        import litellm
+        from gateway._litellm import load_litellm
+
+        litellm = load_litellm()
 
         kwargs: dict[str, Any] = {
             "model": request.model,
@@ -104,7 +116,9 @@ def _normalise(reply: Any, model: str) -> LLMResponse:
 
 def price(model: str, prompt_tokens: int, completion_tokens: int) -> float:
     """USD from litellm's offline price map; 0 for models it does not price (local ones)."""
-    import litellm
+    from gateway._litellm import load_litellm
+
+    litellm = load_litellm()
 
     try:
         cost_in, cost_out = litellm.cost_per_token(

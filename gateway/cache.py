@@ -42,7 +42,9 @@ class ResponseCache:
     def get(self, key: str) -> LLMResponse | None:
         """The stored response for ``key``, if any."""
         with self._lock:
-            row = self._conn.execute("SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
+            row = self._conn.execute(
+                "SELECT response FROM responses WHERE key = ?", (key,)
+            ).fetchone()
         return LLMResponse.model_validate_json(row[0]) if row else None
 
     def put(self, key: str, model: str, response: LLMResponse) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -74,14 +75,24 @@ class Gateway:
 
     @overload
     def complete(
-        self, messages: Sequence[MessageLike], *, role: Role, schema: None = None,
-        temperature: float | None = None, max_tokens: int | None = None,
+        self,
+        messages: Sequence[MessageLike],
+        *,
+        role: Role,
+        schema: None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
     ) -> str: ...
 
     @overload
     def complete(
-        self, messages: Sequence[MessageLike], *, role: Role, schema: type[T],
-        temperature: float | None = None, max_tokens: int | None = None,
+        self,
+        messages: Sequence[MessageLike],
+        *,
+        role: Role,
+        schema: type[T],
+        temperature: float | None = None,
+        max_tokens: int | None = None,
     ) -> T: ...
 
     def complete(
@@ -102,11 +113,17 @@ class Gateway:
         return self._complete_structured(role, model, msgs, schema, sampling)
 
     def _complete_structured(
-        self, role: Role, model: str, msgs: list[ChatMessage], schema: type[T],
+        self,
+        role: Role,
+        model: str,
+        msgs: list[ChatMessage],
+        schema: type[T],
         sampling: dict[str, Any],
     ) -> T:
         fmt = response_format(structured_mode(model, self.settings.llm.structured_modes), schema)
-        instruction = render(GATEWAY_PROMPTS, "structured_system.j2", schema_json=schema_text(schema))
+        instruction = render(
+            GATEWAY_PROMPTS, "structured_system.j2", schema_json=schema_text(schema)
+        )
         msgs = _with_system_suffix(msgs, instruction)
         attempts = self.settings.llm.structured_reasks + 1
         for _ in range(attempts):
@@ -115,46 +132,71 @@ class Gateway:
                 return parse_reply(reply.text, schema)
             except ValidationError as exc:
                 errors = describe_error(exc)
-                msgs = [*msgs, ChatMessage(role="assistant", content=reply.text),
-                        ChatMessage(role="user", content=render(GATEWAY_PROMPTS, "reask.j2", errors=errors))]
+                msgs = [
+                    *msgs,
+                    ChatMessage(role="assistant", content=reply.text),
+                    ChatMessage(
+                        role="user", content=render(GATEWAY_PROMPTS, "reask.j2", errors=errors)
+                    ),
+                ]
         raise StructuredOutputError(
             f"{model} (role {role}) returned no valid {schema.__name__} in {attempts} attempts. "
             f"Last errors:\n{errors}\nLast reply: {reply.text[:600]!r}\nTry a more capable model "
             f"for this role or raise llm.structured_reasks.",
-            model=model, raw=reply.text,
+            model=model,
+            raw=reply.text,
         )
 
     def _call(
-        self, role: Role, model: str, msgs: list[ChatMessage], fmt: dict[str, Any] | None,
-        sampling: dict[str, Any], schema_name: str | None,
+        self,
+        role: Role,
+        model: str,
+        msgs: list[ChatMessage],
+        fmt: dict[str, Any] | None,
+        sampling: dict[str, Any],
+        schema_name: str | None,
     ) -> LLMResponse:
         request = self._request(model, msgs, fmt, sampling)
         key = cache_key({**request.cache_payload(), "variant": self._variant(model)})
         start = self._clock()
-        cached = self.cache.get(key) if self.cache else None
+        cached = self.cache.get(key) if self.cache is not None else None
         if cached is not None:
-            self._record(role, model, cached, start, cache_hit=True, attempts=0, schema_name=schema_name)
+            self._record(
+                role, model, cached, start, cache_hit=True, attempts=0, schema_name=schema_name
+            )
             return cached
         self._check_budget(request)
-        backend, routed = self._route(request)
-        response, attempts = self.retry.run(lambda: backend.generate(routed))
-        self._record(role, model, response, start, cache_hit=False, attempts=attempts,
-                     schema_name=schema_name)
-        if self.cache:
+        response, attempts = self.retry.run(lambda: self._attempt(request))
+        self._record(
+            role,
+            model,
+            response,
+            start,
+            cache_hit=False,
+            attempts=attempts,
+            schema_name=schema_name,
+        )
+        if self.cache is not None:
             self.cache.put(key, model, response)
         return response
 
     def _request(
-        self, model: str, msgs: list[ChatMessage], fmt: dict[str, Any] | None,
+        self,
+        model: str,
+        msgs: list[ChatMessage],
+        fmt: dict[str, Any] | None,
         sampling: dict[str, Any],
     ) -> LLMRequest:
         llm = self.settings.llm
         temperature = sampling["temperature"]
         return LLMRequest(
-            model=model, messages=msgs, response_format=fmt,
+            model=model,
+            messages=msgs,
+            response_format=fmt,
             temperature=llm.temperature if temperature is None else temperature,
             max_tokens=sampling["max_tokens"] or llm.max_output_tokens,
-            timeout_s=llm.request_timeout_s, api_base=llm.api_bases.get(model),
+            timeout_s=llm.request_timeout_s,
+            api_base=llm.api_bases.get(model),
         )
 
     def _variant(self, model: str) -> str:
@@ -162,22 +204,40 @@ class Gateway:
         local = self.settings.local
         return f"{local.gguf_path or local.quantization}" if model == "local" else ""
 
+    def _attempt(self, request: LLMRequest) -> LLMResponse:
+        """One try; routing per try restarts an embedded server that died since the last one."""
+        backend, routed = self._route(request)
+        return backend.generate(routed)
+
     def _route(self, request: LLMRequest) -> tuple[Backend, LLMRequest]:
         if self._backend is not None:
             return self._backend, request
         if request.model == "local":
             server = self._local or shared_server(self.settings.local, self.settings.data_dir)
-            routed = request.model_copy(update={
-                "model": "openai/local", "api_base": server.base_url(), "api_key": LOCAL_KEY})
+            routed = request.model_copy(
+                update={
+                    "model": "openai/local",
+                    "api_base": server.base_url(),
+                    "api_key": LOCAL_KEY,
+                }
+            )
             return self._real, routed
         self._check_key(request)
+        if (
+            request.api_base
+            and request.model.startswith("openai/")
+            and not os.environ.get("OPENAI_API_KEY")
+        ):  # OpenAI-compatible servers (vLLM, llama.cpp) often need no key; the client does
+            request = request.model_copy(update={"api_key": LOCAL_KEY})
         return self._real, request
 
     def _check_key(self, request: LLMRequest) -> None:
         """Fail before the first request when the provider's key is not set."""
         if request.api_base or request.model in self._checked_keys:
             return
-        import litellm
+        from gateway._litellm import load_litellm
+
+        litellm = load_litellm()
 
         try:
             found = litellm.validate_environment(model=request.model)
@@ -201,21 +261,36 @@ class Gateway:
         self.ledger.check_budget(budget, tokens=prompt + request.max_tokens, cost_usd=cost)
 
     def _record(
-        self, role: Role, model: str, response: LLMResponse, start: float, *, cache_hit: bool,
-        attempts: int, schema_name: str | None,
+        self,
+        role: Role,
+        model: str,
+        response: LLMResponse,
+        start: float,
+        *,
+        cache_hit: bool,
+        attempts: int,
+        schema_name: str | None,
     ) -> None:
-        self.ledger.record(LedgerEntry(
-            role=role, model=model, prompt_tokens=response.prompt_tokens,
-            completion_tokens=response.completion_tokens,
-            cost_usd=0.0 if cache_hit else response.cost_usd,
-            latency_s=self._clock() - start, cache_hit=cache_hit, attempts=attempts,
-            schema_name=schema_name,
-        ))
+        self.ledger.record(
+            LedgerEntry(
+                role=role,
+                model=model,
+                prompt_tokens=response.prompt_tokens,
+                completion_tokens=response.completion_tokens,
+                cost_usd=0.0 if cache_hit else response.cost_usd,
+                latency_s=self._clock() - start,
+                cache_hit=cache_hit,
+                attempts=attempts,
+                schema_name=schema_name,
+            )
+        )
 
 
 def estimate_prompt_tokens(request: LLMRequest) -> int:
     """Prompt tokens by litellm's counter (tiktoken for unknown models), for budget checks."""
-    import litellm
+    from gateway._litellm import load_litellm
+
+    litellm = load_litellm()
 
     messages = [m.model_dump() for m in request.messages]
     try:

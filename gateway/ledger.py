@@ -22,7 +22,7 @@ class Totals(BaseModel):
     completion_tokens: int = 0
     cost_usd: float = 0.0
     latency_s: float = 0.0
-    by_role: dict[str, "Totals"] = Field(default_factory=dict)
+    by_role: dict[str, Totals] = Field(default_factory=dict)
 
     @property
     def total_tokens(self) -> int:
@@ -79,9 +79,12 @@ class Ledger:
         return sum_entries(self.entries)
 
     def check_budget(self, budget: BudgetSettings, *, tokens: int, cost_usd: float) -> None:
-        """Raise before a call whose worst case (``tokens``, ``cost_usd``) would break the budget."""
+        """Raise before a call whose worst case (``tokens``, ``cost_usd``) breaks the budget."""
         spent = self.totals()
-        if budget.max_total_tokens is not None and spent.total_tokens + tokens > budget.max_total_tokens:
+        if (
+            budget.max_total_tokens is not None
+            and spent.total_tokens + tokens > budget.max_total_tokens
+        ):
             raise BudgetExceededError(
                 f"Token budget reached: {spent.total_tokens} tokens spent, the next call may use "
                 f"up to {tokens}, the budget is {budget.max_total_tokens}. Raise "

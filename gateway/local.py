@@ -139,7 +139,10 @@ class LocalServer:
         with log_path.open("wb") as log:
             self._process = self._launch(
                 server_command(model_file, port, self.settings),
-                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
             )
         atexit.register(self.stop)
         url = f"http://127.0.0.1:{port}/v1"

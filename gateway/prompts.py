@@ -1,4 +1,4 @@
-"""Prompt templates as files next to their code, rendered strictly (a missing variable is an error)."""
+"""Prompt templates as files next to their code, rendered strictly (missing variables raise)."""
 
 from __future__ import annotations
 

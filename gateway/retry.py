@@ -24,7 +24,7 @@ class RetryPolicy:
     rng: random.Random = field(default_factory=random.Random)
 
     def delay(self, attempt: int) -> float:
-        """Wait before retry number ``attempt`` (1-based): uniform in [0, min(max, initial*2^(n-1))]."""
+        """Wait before retry ``attempt`` (1-based): uniform in [0, min(max, initial * 2^(n-1))]."""
         ceiling = min(self.max_s, self.initial_s * (2 ** (attempt - 1)))
         return self.rng.uniform(0, ceiling)
 

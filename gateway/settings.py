@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -26,6 +26,8 @@ from gateway.errors import SettingsError
 
 PRESET_DIR = Path(__file__).parent / "presets"
 Role = Literal["ideas", "coder", "writer", "citations", "reviewer", "meta_reviewer"]
+LiteratureSource = Literal["semantic_scholar", "openalex", "offline"]
+DEFAULT_SOURCES: tuple[LiteratureSource, ...] = ("semantic_scholar", "openalex", "offline")
 ROLES: tuple[Role, ...] = ("ideas", "coder", "writer", "citations", "reviewer", "meta_reviewer")
 
 
@@ -121,8 +123,8 @@ class IdeasSettings(_Strict):
 class LiteratureSettings(_Strict):
     """Semantic Scholar, OpenAlex and the offline index."""
 
-    sources: list[Literal["semantic_scholar", "openalex", "offline"]] = Field(
-        default_factory=lambda: ["semantic_scholar", "openalex", "offline"],
+    sources: list[LiteratureSource] = Field(
+        default_factory=lambda: list(DEFAULT_SOURCES),
         description="Sources tried in order.",
     )
     s2_api_key: SecretStr | None = Field(None, description="Semantic Scholar key (optional).")
@@ -274,6 +276,14 @@ def load_settings(preset: str | None = None, overrides: dict[str, Any] | None = 
     token = _PRESET_DATA.set(data)
     try:
         return Settings(**(overrides or {}))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
+            for e in exc.errors()
+        )
+        raise SettingsError(
+            f"Invalid settings (preset {name!r}, AUTOSCHOLAR_* environment, --set): {problems}"
+        ) from exc
     finally:
         _PRESET_DATA.reset(token)
 

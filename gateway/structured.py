@@ -18,6 +18,10 @@ from pydantic import BaseModel, ValidationError
 
 StructuredMode = Literal["llamacpp_schema", "json_schema", "json_object"]
 MAX_ENUM_SPAN = 101
+# llama.cpp expands maxLength/maxItems into nested optional rules; long bounds make the grammar
+# parser abort the whole server ("exceeds sane defaults"). Longer bounds are left to pydantic.
+MAX_GRAMMAR_LENGTH = 64
+MAX_GRAMMAR_ITEMS = 8
 T = TypeVar("T", bound=BaseModel)
 
 
@@ -27,7 +31,9 @@ def structured_mode(model: str, overrides: dict[str, StructuredMode]) -> Structu
         return overrides[model]
     if model == "local":
         return "llamacpp_schema"
-    import litellm
+    from gateway._litellm import load_litellm
+
+    litellm = load_litellm()
 
     try:
         return "json_schema" if litellm.supports_response_schema(model=model) else "json_object"
@@ -35,13 +41,21 @@ def structured_mode(model: str, overrides: dict[str, StructuredMode]) -> Structu
         return "json_object"
 
 
-def bounded_ints_as_enums(schema: Any) -> Any:
-    """Copy of ``schema`` where integers with a small [minimum, maximum] also carry an enum."""
+def grammar_safe(schema: Any) -> Any:
+    """Copy of ``schema`` that llama.cpp's grammar can enforce and survive.
+
+    Integers with a small [minimum, maximum] also carry an ``enum`` (the grammar ignores
+    numeric bounds); string and array bounds too long for the grammar are dropped.
+    """
     if isinstance(schema, list):
-        return [bounded_ints_as_enums(item) for item in schema]
+        return [grammar_safe(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    result = {key: bounded_ints_as_enums(value) for key, value in schema.items()}
+    result = {key: grammar_safe(value) for key, value in schema.items()}
+    if isinstance(result.get("maxLength"), int) and result["maxLength"] > MAX_GRAMMAR_LENGTH:
+        del result["maxLength"]
+    if isinstance(result.get("maxItems"), int) and result["maxItems"] > MAX_GRAMMAR_ITEMS:
+        del result["maxItems"]
     low, high = result.get("minimum"), result.get("maximum")
     if (
         result.get("type") == "integer"
@@ -62,7 +76,7 @@ def response_format(mode: StructuredMode, schema: type[BaseModel]) -> dict[str, 
     """The ``response_format`` argument for ``mode``."""
     spec = json_schema_of(schema)
     if mode == "llamacpp_schema":
-        return {"type": "json_object", "schema": bounded_ints_as_enums(spec)}
+        return {"type": "json_object", "schema": grammar_safe(spec)}
     if mode == "json_schema":
         return {
             "type": "json_schema",

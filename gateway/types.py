@@ -33,7 +33,9 @@ class LLMRequest(BaseModel):
 
     def cache_payload(self) -> dict[str, Any]:
         """The fields that decide the reply (no timeout, key or base URL)."""
-        return self.model_dump(include={"model", "messages", "response_format", "temperature", "max_tokens"})
+        return self.model_dump(
+            include={"model", "messages", "response_format", "temperature", "max_tokens"}
+        )
 
 
 class LLMResponse(BaseModel):

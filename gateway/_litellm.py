@@ -1,0 +1,18 @@
+"""litellm, imported lazily (it takes seconds) and configured once for offline use."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from types import ModuleType
+
+
+@cache
+def load_litellm() -> ModuleType:
+    """The configured litellm module: bundled price map, no telemetry, no debug banners."""
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.telemetry = False
+    return litellm

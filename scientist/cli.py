@@ -1,0 +1,74 @@
+"""``scientist``: the paper-writing side's command line. Each command is a plain function."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gateway.cli_support import fail, settings_from_flags, settings_json
+from gateway.errors import AutoscholarError
+from gateway.report import summary_table
+from scientist.demo import run_demo
+
+app = typer.Typer(help="Generate research papers from code templates.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+PresetOpt = Annotated[
+    str | None, typer.Option("--preset", help="debug, default, quality or a JSON path.")
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a setting: section.field=value (repeatable)."),
+]
+
+
+@app.command()
+def settings(preset: PresetOpt = None, set_: SetOpt = None) -> None:
+    """Print the effective settings (preset < environment < --set), secrets masked."""
+    try:
+        out.print_json(settings_json(settings_from_flags(preset, set_)))
+    except AutoscholarError as exc:
+        raise typer.Exit(fail(exc)) from exc
+
+
+@app.command()
+def demo(preset: PresetOpt = "debug", set_: SetOpt = None, count: int = 2) -> None:
+    """Ask the ideas model for structured research ideas; print them and the usage summary."""
+    try:
+        cfg = settings_from_flags(preset, set_)
+        model = cfg.llm.models.ideas
+        err.print(
+            f"[bold]ideas model:[/] {model}"
+            + (
+                " (embedded SmolLM2-135M: proves the pipeline, not a good researcher)"
+                if model == "local"
+                else ""
+            )
+        )
+        with err.status("generating ideas…"):
+            result = run_demo(cfg, count=count)
+    except AutoscholarError as exc:
+        raise typer.Exit(fail(exc)) from exc
+    table = Table(title="Ideas")
+    for column in ("Name", "Title", "Interest.", "Feas.", "Novelty"):
+        table.add_column(column)
+    for idea in result.ideas.ideas:
+        table.add_row(
+            idea.Name,
+            idea.Title,
+            str(idea.Interestingness),
+            str(idea.Feasibility),
+            str(idea.Novelty),
+        )
+    out.print(table)
+    out.print(summary_table(result.totals))
+    out.print(f"run folder: {result.run_dir}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,59 @@
+"""The longest path that runs end to end today: structured ideas from the configured model.
+
+It starts the embedded server when the ideas role is ``local``, asks for a batch of ideas
+as a validated pydantic object, writes them and the ledger into a run folder, and returns
+what happened. The paper pipeline will replace it as ``make demo``'s job.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from gateway import Gateway, Settings
+from gateway.ledger import Totals
+from gateway.prompts import render
+from scientist.ideas.models import IdeaBatch
+
+PROMPTS = Path(__file__).parent / "prompts"
+DEMO_TASK = (
+    "Study grokking: small networks trained on modular arithmetic (a + b mod 97) first "
+    "memorise the training set and only much later generalise."
+)
+
+
+class DemoResult(BaseModel):
+    """What the demo produced and what it cost."""
+
+    run_dir: Path
+    ideas: IdeaBatch
+    totals: Totals
+
+
+def new_run_dir(settings: Settings, label: str) -> Path:
+    """``runs/<UTC timestamp>_<label>/``, created."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    run_dir = settings.runs_dir / f"{stamp}_{label}"
+    run_dir.mkdir(parents=True, exist_ok=False)
+    return run_dir
+
+
+def run_demo(settings: Settings, *, count: int = 2, gateway: Gateway | None = None) -> DemoResult:
+    """Generate ``count`` ideas for the demo task and store them under a new run folder."""
+    run_dir = new_run_dir(settings, "demo")
+    gw = gateway or Gateway.from_settings(settings, run_dir)
+    messages = [
+        {"role": "system", "content": render(PROMPTS, "demo_ideas_system.j2")},
+        {
+            "role": "user",
+            "content": render(PROMPTS, "demo_ideas_user.j2", task=DEMO_TASK, count=count),
+        },
+    ]
+    ideas = gw.complete(messages, role="ideas", schema=IdeaBatch)
+    (run_dir / "ideas.json").write_text(ideas.model_dump_json(indent=2), encoding="utf-8")
+    totals = gw.ledger.totals()
+    (run_dir / "usage.json").write_text(json.dumps(totals.model_dump(), indent=2), encoding="utf-8")
+    return DemoResult(run_dir=run_dir, ideas=ideas, totals=totals)

@@ -1,0 +1,1 @@
+"""Idea generation and novelty checking."""
