@@ -20,6 +20,7 @@ class Behaviour:
     status: int = 200
     prompt_tokens: int = 11
     completion_tokens: int = 7
+    error: str = ""
 
 
 @dataclass
@@ -75,7 +76,7 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if b.kind == "status":
                 payload = {
                     "error": {
-                        "message": f"fake error {b.status}",
+                        "message": b.error or f"fake error {b.status}",
                         "type": "fake",
                         "code": str(b.status),
                     }

@@ -12,6 +12,7 @@ from gateway import Gateway, ResponseCache, Settings
 from gateway.errors import (
     AuthenticationFailedError,
     BudgetExceededError,
+    ContextLengthError,
     RetriesExhaustedError,
     UnknownModelError,
 )
@@ -98,6 +99,20 @@ def test_unknown_model_raises_typed_error(
     with pytest.raises(UnknownModelError, match="does not know model"):
         gw.complete(ASK, role="writer")
     assert len(fake_openai.requests) == 1
+
+
+def test_context_too_long_is_permanent(
+    make_settings: SettingsFactory, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.default = Behaviour(
+        kind="status",
+        status=400,
+        error="This model's maximum context length is 8192 tokens. However, you requested 9000.",
+    )
+    gw, waits = _gateway(make_settings, fake_openai)
+    with pytest.raises(ContextLengthError, match="shorten the input"):
+        gw.complete(ASK, role="writer")
+    assert len(fake_openai.requests) == 1 and waits == []
 
 
 def test_missing_key_fails_before_any_request(

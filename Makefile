@@ -1,0 +1,58 @@
+# Two commands do all set-up on a fresh Debian machine: `make demo` and `make test`.
+# Both are idempotent: apt packages only when missing, the virtualenv only when stale.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := .make
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# TeX for the write-up, Pango/HarfBuzz for weasyprint, poppler-utils for PDF checks.
+APT_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-latex-extra \
+	texlive-fonts-recommended latexmk chktex poppler-utils \
+	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 libfontconfig1 \
+	fonts-dejavu-core
+
+.PHONY: demo test test-all bench lint setup system-deps clean
+
+demo: setup
+	$(BIN)/scientist demo --preset debug
+
+test: setup lint
+	$(BIN)/python -m pytest -m "not slow and not live"
+
+test-all: setup lint
+	$(BIN)/python -m pytest -m "not live"
+
+bench: setup
+	@for script in benchmarks/[a-z]*.py; do \
+		echo "== $$script"; $(BIN)/python $$script || exit 1; \
+	done
+
+lint: setup
+	$(BIN)/ruff check gateway scientist reviewer graphs service tests benchmarks
+	$(BIN)/mypy
+
+setup: system-deps $(STAMP)/venv
+
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing system packages: $$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# llama-cpp-python compiles from source on first install (about 6-12 minutes on 2 cores);
+# pip caches the wheel, so later installs take seconds.
+$(STAMP)/venv: pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "autoscholar needs Python 3.11, found " + sys.version'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[local,dev]'
+	@mkdir -p $(STAMP) && touch $@
+
+clean:
+	rm -rf $(VENV) $(STAMP) .pytest_cache .mypy_cache .ruff_cache
