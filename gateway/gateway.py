@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from gateway.backends import Backend, LiteLLMBackend, price
 from gateway.cache import ResponseCache, cache_key
@@ -19,7 +19,7 @@ from gateway.prompts import GATEWAY_PROMPTS, render
 from gateway.retry import RetryPolicy
 from gateway.settings import Role, Settings
 from gateway.structured import (
-    describe_error,
+    InvalidReply,
     parse_reply,
     response_format,
     schema_text,
@@ -130,8 +130,8 @@ class Gateway:
             reply = self._call(role, model, msgs, fmt, sampling, schema.__name__)
             try:
                 return parse_reply(reply.text, schema)
-            except ValidationError as exc:
-                errors = describe_error(exc)
+            except InvalidReply as exc:
+                errors = exc.errors + _truncation_note(reply)
                 msgs = [
                     *msgs,
                     ChatMessage(role="assistant", content=reply.text),
@@ -142,7 +142,8 @@ class Gateway:
         raise StructuredOutputError(
             f"{model} (role {role}) returned no valid {schema.__name__} in {attempts} attempts. "
             f"Last errors:\n{errors}\nLast reply: {reply.text[:600]!r}\nTry a more capable model "
-            f"for this role or raise llm.structured_reasks.",
+            "for this role, raise llm.structured_reasks, or raise llm.max_output_tokens if the "
+            "reply was cut off.",
             model=model,
             raw=reply.text,
         )
@@ -284,6 +285,12 @@ class Gateway:
                 schema_name=schema_name,
             )
         )
+
+
+def _truncation_note(reply: LLMResponse) -> str:
+    if reply.finish_reason != "length":
+        return ""
+    return "\n- the reply was cut off at the token limit: be more concise"
 
 
 def estimate_prompt_tokens(request: LLMRequest) -> int:

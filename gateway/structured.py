@@ -90,13 +90,34 @@ def schema_text(schema: type[BaseModel]) -> str:
     return json.dumps(json_schema_of(schema), separators=(",", ":"))
 
 
+class InvalidReply(ValueError):
+    """A reply that is not valid JSON for the schema; ``errors`` is a model-readable list."""
+
+    def __init__(self, errors: str) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
 def parse_reply(text: str, schema: type[T]) -> T:
-    """Validate ``text`` as ``schema``; a fenced ```json block is unwrapped, nothing more."""
+    """Validate ``text`` as ``schema``; a fenced ```json block is unwrapped, nothing more.
+
+    Raw control characters inside strings are accepted (llama.cpp's grammar lets a newline
+    through where JSON wants ``\\n``); everything else must be one valid JSON value.
+    """
     body = text.strip()
     if body.startswith("```"):
         body = body.split("\n", 1)[1] if "\n" in body else ""
         body = body.rsplit("```", 1)[0]
-    return schema.model_validate_json(body)
+    try:
+        data = json.loads(body, strict=False)
+    except json.JSONDecodeError as exc:
+        raise InvalidReply(
+            f"- (root): not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from exc
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidReply(describe_error(exc)) from exc
 
 
 def describe_error(exc: ValidationError) -> str:

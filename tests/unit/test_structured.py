@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from gateway.structured import (
-    describe_error,
+    InvalidReply,
     grammar_safe,
     parse_reply,
     response_format,
@@ -54,8 +54,12 @@ def test_mode_detection_and_override() -> None:
 
 def test_parse_reply_validates_and_reports_paths() -> None:
     assert parse_reply('{"items": []}', Outer) == Outer(items=[])
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(InvalidReply) as info:
         parse_reply('{"items": [{"score": 9, "big": 1, "free": 2}]}', Outer)
-    assert "- items.0.score: Input should be less than or equal to 4" in describe_error(info.value)
-    with pytest.raises(ValidationError):
+    assert "- items.0.score: Input should be less than or equal to 4" in info.value.errors
+    with pytest.raises(InvalidReply, match="not valid JSON"):
         parse_reply("Sure! Here is the JSON: {}", Outer)
+
+
+def test_raw_newlines_inside_strings_are_accepted() -> None:
+    assert parse_reply('{"items": [], "note": "two\nlines"}', Outer).note == "two\nlines"
