@@ -80,6 +80,8 @@ class _Handler(BaseHTTPRequestHandler):
     """Answers every POST instantly with the server's fixed reply (keep-alive, HTTP/1.1)."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # no ~40 ms Nagle/delayed-ACK stall on loopback
+    wbufsize = -1  # buffered: headers and body leave in one write, flushed per request
     server: _FakeHTTPServer
 
     def do_POST(self) -> None:

@@ -1,18 +1,16 @@
 """Prompt and generation tokens/s of the embedded llama.cpp server, against the CPU roofline.
 
-Each configuration gets its own server (``gateway.local.LocalServer``) and is measured with
-the machine idle and with one other process spinning on a core. Over HTTP on 127.0.0.1:
+Each configuration gets its own server (``gateway.local.LocalServer``), measured with the
+machine idle and with one other process spinning on a core. Over HTTP on 127.0.0.1:
 
 - cold prompt: a ~1,400-token prompt that starts with a random nonce (no KV prefix can be
   reused), ``max_tokens=1``: prompt tok/s = usage.prompt_tokens / elapsed;
-- generation: the same prompt again (fully cached) forcing 64 new tokens (temperature 0,
-  end-of-text tokens banned with ``logit_bias``); tok/s = forward passes / (elapsed - the
-  elapsed of a 1-token request on the same cached prompt);
-- warm prefix: a prompt sharing its first ~1,300 tokens with the previous one (a re-ask or
-  a reflection); effective tok/s = prompt tokens / elapsed, REUSING the KV cache.
+- generation: the same (cached) prompt forced to 64 new tokens (temperature 0, end-of-text
+  banned by ``logit_bias``); tok/s = passes / (elapsed - a 1-token request's elapsed);
+- warm prefix: a prompt sharing its first ~1,280 tokens with the previous one (a re-ask or
+  reflection); effective tok/s = prompt tokens / elapsed, REUSING the KV cache.
 
-The roofline is numpy float32 matmul GFLOP/s with 1 and 2 BLAS threads; the model costs
-~0.27 GFLOP per token (2 x 135M parameters), so roofline tok/s = GFLOP/s / 0.27.
+Roofline: numpy float32 matmul GFLOP/s (1 and 2 BLAS threads) / 0.27 GFLOP per token.
 """
 
 from __future__ import annotations
@@ -43,21 +41,44 @@ REQUEST_TIMEOUT_S = 150.0
 CONDITION_BUDGET_S = 330.0
 SLOW_ROUND_S = 30.0
 TARGETS = {"prompt_tps": 400.0, "gen_tps": 40.0}
+Q4_1_2T = {"quantization": "Q4_1", "n_threads": 2, "n_threads_batch": 2, "flash_attn": False}
 CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
-    "before": ("Q4_1 2/2 ACTIVE", {"quantization": "Q4_1", "n_threads": 2, "n_threads_batch": 2,
-                                   "omp_wait_policy": "ACTIVE", "flash_attn": False}),
-    "passive": ("Q4_1 2/2 PASSIVE", {"quantization": "Q4_1", "n_threads": 2, "n_threads_batch": 2,
-                                     "omp_wait_policy": "PASSIVE", "flash_attn": False}),
+    "before": ("Q4_1 2/2 ACTIVE", {**Q4_1_2T, "omp_wait_policy": "ACTIVE"}),
+    "passive": ("Q4_1 2/2 PASSIVE", {**Q4_1_2T, "omp_wait_policy": "PASSIVE"}),
     "after": ("shipped defaults", {}),
     "q8_0": ("Q8_0 1/1", {"quantization": "Q8_0", "n_threads": 1, "n_threads_batch": 1}),
 }
-TOPICS = ("sparse attention", "curriculum learning", "label noise", "weight decay",
-          "data augmentation", "mixture of experts", "contrastive pretraining")
-FINDINGS = ("improves calibration", "reduces variance across seeds", "speeds up convergence",
-            "hurts out-of-distribution accuracy", "has no measurable effect",
-            "interacts with the learning rate", "depends on the batch size")
-DATASETS = ("CIFAR-10", "ImageNet", "WikiText-103", "GLUE", "a synthetic benchmark", "MNIST",
-            "SQuAD", "the Penn Treebank", "Atari", "OpenWebText", "LibriSpeech")
+TOPICS = (
+    "sparse attention",
+    "curriculum learning",
+    "label noise",
+    "weight decay",
+    "data augmentation",
+    "mixture of experts",
+    "contrastive pretraining",
+)
+FINDINGS = (
+    "improves calibration",
+    "reduces variance across seeds",
+    "speeds up convergence",
+    "hurts out-of-distribution accuracy",
+    "has no measurable effect",
+    "interacts with the learning rate",
+    "depends on the batch size",
+)
+DATASETS = (
+    "CIFAR-10",
+    "ImageNet",
+    "WikiText-103",
+    "GLUE",
+    "a synthetic benchmark",
+    "MNIST",
+    "SQuAD",
+    "the Penn Treebank",
+    "Atari",
+    "OpenWebText",
+    "LibriSpeech",
+)
 N_SENTENCES, N_SHARED = 45, 42
 MATMUL = """
 import time, numpy as np
@@ -77,10 +98,18 @@ class BenchTimeout(Exception):
 
 def matmul_gflops(threads: int) -> float:
     """Best-of-6 float32 2048x2048 matmul GFLOP/s in a child with ``threads`` BLAS threads."""
-    env = {**os.environ, **{k: str(threads) for k in (
-        "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}}
-    done = subprocess.run([sys.executable, "-c", MATMUL], env=env, capture_output=True,
-                          text=True, timeout=300, check=True)
+    env = {
+        **os.environ,
+        **{k: str(threads) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")},
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", MATMUL],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     return float(done.stdout.strip().splitlines()[-1])
 
 
@@ -89,8 +118,10 @@ def sentence(i: int, *, alt: bool = False) -> str:
     topic, data = TOPICS[i % 7], DATASETS[(i * 5) % 11]
     if alt:
         return f"{i}. Reviewer remark: the claim about {topic} on {data} needs more ablations."
-    return f"{i}. In run {i * 37 % 1000}, {topic} on {data} {FINDINGS[i * 3 % 7]} " \
-           f"(p = 0.{i * 13 % 97:02d})."
+    return (
+        f"{i}. In run {i * 37 % 1000}, {topic} on {data} {FINDINGS[i * 3 % 7]} "
+        f"(p = 0.{i * 13 % 97:02d})."
+    )
 
 
 def build_prompt(nonce: str, *, warm: bool = False) -> str:
@@ -99,14 +130,19 @@ def build_prompt(nonce: str, *, warm: bool = False) -> str:
     return f"{nonce} Research notes from the lab notebook.\n" + "\n".join(lines) + "\nSummary:"
 
 
-def post(client: httpx.Client, url: str, prompt: str, max_tokens: int,
-         deadline: float) -> tuple[float, dict[str, int]]:
+def post(
+    client: httpx.Client, url: str, prompt: str, max_tokens: int, deadline: float
+) -> tuple[float, dict[str, int]]:
     """One /completions request: (elapsed seconds, usage); bounded by the deadline."""
     timeout = min(REQUEST_TIMEOUT_S, deadline - time.monotonic())
     if timeout < 1.0:
         raise BenchTimeout(f"time budget of {CONDITION_BUDGET_S:.0f} s spent")
-    body: dict[str, Any] = {"model": "local", "prompt": prompt, "max_tokens": max_tokens,
-                            "temperature": 0.0}
+    body: dict[str, Any] = {
+        "model": "local",
+        "prompt": prompt,
+        "max_tokens": max_tokens,
+        "temperature": 0.0,
+    }
     if max_tokens > 1:
         body["logit_bias"] = BANNED
     start = time.perf_counter()
@@ -122,10 +158,12 @@ def post(client: httpx.Client, url: str, prompt: str, max_tokens: int,
 def shared_prefix(client: httpx.Client, url: str, a: str, b: str) -> int:
     """How many leading tokens two prompts share (server-side tokenizer)."""
     root = url.removesuffix("/v1")
-    ta, tb = (client.post(f"{root}/extras/tokenize", json={"input": t}).json()["tokens"]
-              for t in (a, b))
-    return next((i for i, (x, y) in enumerate(zip(ta, tb, strict=False)) if x != y),
-                min(len(ta), len(tb)))
+    ta, tb = (
+        client.post(f"{root}/extras/tokenize", json={"input": t}).json()["tokens"] for t in (a, b)
+    )
+    return next(
+        (i for i, (x, y) in enumerate(zip(ta, tb, strict=False)) if x != y), min(len(ta), len(tb))
+    )
 
 
 def one_round(client: httpx.Client, url: str, deadline: float) -> dict[str, float]:
@@ -137,11 +175,15 @@ def one_round(client: httpx.Client, url: str, deadline: float) -> dict[str, floa
     gen_s, gen = post(client, url, prompt, GEN_TOKENS, deadline)
     warm_s, warm = post(client, url, build_prompt(nonce, warm=True), 1, deadline)
     passes = max(gen["completion_tokens"] - 1, 1)  # the first token is sampled from cache
-    return {"prompt_tps": cold["prompt_tokens"] / cold_s, "cold_s": cold_s,
-            "gen_tps": passes / max(gen_s - base_s, 1e-6),
-            "warm_prefix_tps": warm["prompt_tokens"] / warm_s,
-            "prompt_tokens": cold["prompt_tokens"], "completion_tokens": gen["completion_tokens"],
-            "warm_prompt_tokens": warm["prompt_tokens"]}
+    return {
+        "prompt_tps": cold["prompt_tokens"] / cold_s,
+        "cold_s": cold_s,
+        "gen_tps": passes / max(gen_s - base_s, 1e-6),
+        "warm_prefix_tps": warm["prompt_tokens"] / warm_s,
+        "prompt_tokens": cold["prompt_tokens"],
+        "completion_tokens": gen["completion_tokens"],
+        "warm_prompt_tokens": warm["prompt_tokens"],
+    }
 
 
 def measure(url: str, rounds: int) -> dict[str, Any]:
@@ -157,13 +199,24 @@ def measure(url: str, rounds: int) -> dict[str, Any]:
                     break
         except BenchTimeout as exc:
             error = str(exc)
-        nonce = "x" * 12
-        shared = shared_prefix(client, url, build_prompt(nonce), build_prompt(nonce, warm=True)) \
-            if error is None else None
-    keys = ("prompt_tps", "gen_tps", "warm_prefix_tps", "prompt_tokens", "completion_tokens",
-            "warm_prompt_tokens")
-    result: dict[str, Any] = {k: statistics.median(s[k] for s in samples) if samples else None
-                              for k in keys}
+        shared = (
+            None
+            if error
+            else shared_prefix(
+                client, url, build_prompt("x" * 12), build_prompt("x" * 12, warm=True)
+            )
+        )
+    keys = (
+        "prompt_tps",
+        "gen_tps",
+        "warm_prefix_tps",
+        "prompt_tokens",
+        "completion_tokens",
+        "warm_prompt_tokens",
+    )
+    result: dict[str, Any] = {
+        k: statistics.median(s[k] for s in samples) if samples else None for k in keys
+    }
     tokens = result["prompt_tokens"]
     if error is None and tokens is not None and not 1350 <= tokens <= 1450:
         error = f"prompt has {tokens:.0f} tokens, outside 1,350-1,450"
@@ -184,8 +237,9 @@ def busy_cpu(active: bool) -> Iterator[None]:
             proc.wait(timeout=10)
 
 
-def run_condition(overrides: dict[str, Any], data_dir: Path, *, busy: bool,
-                  rounds: int) -> dict[str, Any]:
+def run_condition(
+    overrides: dict[str, Any], data_dir: Path, *, busy: bool, rounds: int, roofline_tps: float
+) -> dict[str, Any]:
     """Start a fresh server, warm it up idle, then measure (idle or busy); always stop it."""
     server = LocalServer(LocalModelSettings(**overrides), data_dir)
     try:
@@ -193,43 +247,72 @@ def run_condition(overrides: dict[str, Any], data_dir: Path, *, busy: bool,
         with httpx.Client() as client:
             post(client, url, build_prompt("warmup"), 2, time.monotonic() + 2 * REQUEST_TIMEOUT_S)
         with busy_cpu(busy):
-            return measure(url, rounds)
+            result = measure(url, rounds)
     except BenchTimeout as exc:
         return {"error": f"warm-up: {exc}", "rounds": 0}
     finally:
         server.stop()
+    tps = result["prompt_tps"]
+    return {**result, "roofline_fraction": None if tps is None else tps / roofline_tps}
 
 
 def report(results: dict[str, Any], roof: dict[str, float]) -> dict[str, Any]:
     """Print the tables; return the targets' verdicts for the 'after' configuration."""
     console = make_console()
-    console.print(f"Roofline (numpy float32 matmul): {roof['1t']:.1f} GFLOP/s on 1 thread, "
-                  f"{roof['2t']:.1f} GFLOP/s on 2 threads = "
-                  f"{roof['2t'] / GFLOP_PER_TOKEN:,.0f} tok/s at {GFLOP_PER_TOKEN} GFLOP/token")
+    console.print(
+        f"Roofline (numpy float32 matmul): {roof['1t']:.1f} GFLOP/s on 1 thread, "
+        f"{roof['2t']:.1f} GFLOP/s on 2 threads = "
+        f"{roof['2t'] / GFLOP_PER_TOKEN:,.0f} tok/s at {GFLOP_PER_TOKEN} GFLOP/token"
+    )
     table = Table(title="Embedded SmolLM2-135M server, ~1,400-token prompt, 2 cores")
-    for col in ("config", "settings", "load", "prompt tok/s (cold)", "of 2t roofline",
-                "gen tok/s", "warm-prefix tok/s (reuses KV)", "tokens p/g/w", "note"):
+    for col in (
+        "config",
+        "settings",
+        "load",
+        "prompt tok/s (cold)",
+        "of 2t roofline",
+        "gen tok/s",
+        "warm-prefix tok/s (reuses KV)",
+        "tokens p/g/w",
+        "note",
+    ):
         table.add_column(col, justify="left" if col in ("config", "settings", "note") else "right")
     for name, entry in results.items():
         for load in ("idle", "busy"):
-            r = entry[load]
-            frac = r.get("prompt_tps") and r["prompt_tps"] / (roof["2t"] / GFLOP_PER_TOKEN)
-            toks = "/".join(fmt(r.get(k), 0) for k in
-                            ("prompt_tokens", "completion_tokens", "warm_prompt_tokens"))
-            table.add_row(name, entry["label"], load, fmt(r.get("prompt_tps")),
-                          "—" if not frac else f"{frac:.1%}", fmt(r.get("gen_tps")),
-                          fmt(r.get("warm_prefix_tps")), toks, r.get("error") or "")
-            r["roofline_fraction"] = frac or None
+            r, frac = entry[load], entry[load].get("roofline_fraction")
+            toks = "/".join(
+                fmt(r.get(k), 0)
+                for k in ("prompt_tokens", "completion_tokens", "warm_prompt_tokens")
+            )
+            table.add_row(
+                name,
+                entry["label"],
+                load,
+                fmt(r.get("prompt_tps")),
+                "—" if frac is None else f"{frac:.1%}",
+                fmt(r.get("gen_tps")),
+                fmt(r.get("warm_prefix_tps")),
+                toks,
+                r.get("error") or "",
+            )
     console.print(table)
-    console.print("warm-prefix: first ~1,300 tokens equal to the previous request's, so the "
-                  "server reuses its KV cache and only evaluates the tail (re-asks/reflections).")
+    console.print(
+        "warm-prefix: first ~1,300 tokens equal to the previous request's, so the "
+        "server reuses its KV cache and only evaluates the tail (re-asks/reflections)."
+    )
     busy = results.get("after", {}).get("busy", {})
-    targets = {f"{k}_busy": {"target": t, "value": busy.get(k),
-                             "verdict": verdict(busy.get(k), t, higher_is_better=True)}
-               for k, t in TARGETS.items()}
+    targets = {
+        f"{k}_busy": {
+            "target": t,
+            "value": busy.get(k),
+            "verdict": verdict(busy.get(k), t, higher_is_better=True),
+        }
+        for k, t in TARGETS.items()
+    }
     for key, t in targets.items():
-        console.print(f"target 'after' {key} >= {t['target']:.0f}: {fmt(t['value'])} "
-                      f"-> {t['verdict']}")
+        console.print(
+            f"target 'after' {key} >= {t['target']:.0f}: {fmt(t['value'])} -> {t['verdict']}"
+        )
     return targets
 
 
@@ -245,14 +328,31 @@ def main() -> None:
     for name in args.configs.split(","):
         label, overrides = CONFIGS[name]
         settings = LocalModelSettings(**overrides).model_dump(mode="json", exclude={"gguf_path"})
-        results[name] = {"label": label, "settings": settings, **{
-            load: run_condition(overrides, data_dir, busy=load == "busy", rounds=args.rounds)
-            for load in ("idle", "busy")}}
+        results[name] = {
+            "label": label,
+            "settings": settings,
+            **{
+                load: run_condition(
+                    overrides,
+                    data_dir,
+                    busy=load == "busy",
+                    rounds=args.rounds,
+                    roofline_tps=roof["2t"] / GFLOP_PER_TOKEN,
+                )
+                for load in ("idle", "busy")
+            },
+        }
     targets = report(results, roof)
-    emit_json({"gflop_per_token": GFLOP_PER_TOKEN, "roofline_gflops_1t": roof["1t"],
-               "roofline_gflops_2t": roof["2t"],
-               "roofline_tps_2t": roof["2t"] / GFLOP_PER_TOKEN, "configs": results,
-               "targets": targets})
+    emit_json(
+        {
+            "gflop_per_token": GFLOP_PER_TOKEN,
+            "roofline_gflops_1t": roof["1t"],
+            "roofline_gflops_2t": roof["2t"],
+            "roofline_tps_2t": roof["2t"] / GFLOP_PER_TOKEN,
+            "configs": results,
+            "targets": targets,
+        }
+    )
 
 
 if __name__ == "__main__":

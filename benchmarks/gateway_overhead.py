@@ -57,21 +57,39 @@ def make_paths(url: str, cache_dir: Path) -> dict[str, Callable[[], Any]]:
     """One zero-argument callable per timed path, all aimed at the fake server."""
     import litellm
 
-    settings = gateway.load_settings("default", {"llm": {
-        "models": {"writer": "openai/bench"}, "api_bases": {"openai/bench": url},
-        "cache_enabled": False}})
+    settings = gateway.load_settings(
+        "default",
+        {
+            "llm": {
+                "models": {"writer": "openai/bench"},
+                "api_bases": {"openai/bench": url},
+                "cache_enabled": False,
+            }
+        },
+    )
     plain = gateway.Gateway(settings)
     cached = gateway.Gateway(settings, cache=gateway.ResponseCache(cache_dir / "llm.sqlite"))
     llm = settings.llm
     client = httpx.Client()
-    body = {"model": "bench", "messages": MESSAGES, "temperature": llm.temperature,
-            "max_tokens": llm.max_output_tokens}
+    body = {
+        "model": "bench",
+        "messages": MESSAGES,
+        "temperature": llm.temperature,
+        "max_tokens": llm.max_output_tokens,
+    }
     return {
         "httpx": lambda: client.post(f"{url}/chat/completions", json=body).json(),
         "litellm": lambda: litellm.completion(
-            model="openai/bench", messages=MESSAGES, api_base=url, api_key="x",
-            num_retries=0, max_retries=0, temperature=llm.temperature,
-            max_tokens=llm.max_output_tokens, timeout=llm.request_timeout_s),
+            model="openai/bench",
+            messages=MESSAGES,
+            api_base=url,
+            api_key="x",
+            num_retries=0,
+            max_retries=0,
+            temperature=llm.temperature,
+            max_tokens=llm.max_output_tokens,
+            timeout=llm.request_timeout_s,
+        ),
         "gateway": lambda: plain.complete(MESSAGES, role="writer"),
         "gateway_structured": lambda: plain.complete(MESSAGES, role="writer", schema=Verdict),
         "gateway_cache_hit": lambda: cached.complete(MESSAGES, role="writer"),
@@ -88,8 +106,9 @@ def check_paths(paths: dict[str, Callable[[], Any]]) -> None:
     assert paths["httpx"]()["choices"][0]["message"]["content"] == CONTENT
 
 
-def time_paths(paths: dict[str, Callable[[], Any]], n: int, block: int,
-               warmup: int) -> dict[str, list[float]]:
+def time_paths(
+    paths: dict[str, Callable[[], Any]], n: int, block: int, warmup: int
+) -> dict[str, list[float]]:
     """Milliseconds per call, ``n`` per path, in blocks whose order alternates."""
     for call in paths.values():
         for _ in range(warmup):
@@ -112,9 +131,13 @@ def summarise(times: dict[str, list[float]]) -> dict[str, dict[str, float | None
     stats: dict[str, dict[str, float | None]] = {}
     for name, values in times.items():
         mid = median(values)
-        stats[name] = {"median_ms": mid, "p95_ms": percentile(values, 95),
-                       "mean_ms": sum(values) / len(values) if values else None,
-                       "overhead_ms": None if mid is None else mid - base, "calls": len(values)}
+        stats[name] = {
+            "median_ms": mid,
+            "p95_ms": percentile(values, 95),
+            "mean_ms": sum(values) / len(values) if values else None,
+            "overhead_ms": None if mid is None else mid - base,
+            "calls": len(values),
+        }
     return stats
 
 
@@ -126,17 +149,26 @@ def report(stats: dict[str, dict[str, float | None]], n: int) -> dict[str, Any]:
         table.add_column(col, justify="left" if col == "path" else "right")
     for name, row in stats.items():
         over = row["overhead_ms"]
-        table.add_row(LABELS[name], fmt(row["median_ms"], 2), fmt(row["p95_ms"], 2),
-                      fmt(row["mean_ms"], 2), "—" if over is None else f"{over:+.2f}")
+        table.add_row(
+            LABELS[name],
+            fmt(row["median_ms"], 2),
+            fmt(row["p95_ms"], 2),
+            fmt(row["mean_ms"], 2),
+            "—" if over is None else f"{over:+.2f}",
+        )
     console.print(table)
     targets = {}
     for name in ("gateway", "gateway_structured"):
         value = stats[name]["overhead_ms"]
-        targets[f"{name}_overhead_ms"] = {"target": TARGET_MS, "value": value,
-                                          "verdict": verdict(value, TARGET_MS,
-                                                             higher_is_better=False)}
-        console.print(f"target {LABELS[name]} overhead < {TARGET_MS:.0f} ms: "
-                      f"{fmt(value, 2)} ms -> {targets[f'{name}_overhead_ms']['verdict']}")
+        targets[f"{name}_overhead_ms"] = {
+            "target": TARGET_MS,
+            "value": value,
+            "verdict": verdict(value, TARGET_MS, higher_is_better=False),
+        }
+        console.print(
+            f"target {LABELS[name]} overhead < {TARGET_MS:.0f} ms: "
+            f"{fmt(value, 2)} ms -> {targets[f'{name}_overhead_ms']['verdict']}"
+        )
     return targets
 
 
@@ -153,8 +185,15 @@ def main() -> None:
         times = time_paths(paths, args.n, args.block, args.warmup)
     stats = summarise(times)
     targets = report(stats, args.n)
-    emit_json({"n": args.n, "block": args.block, "litellm_version": version("litellm"),
-               "paths": stats, "targets": targets})
+    emit_json(
+        {
+            "n": args.n,
+            "block": args.block,
+            "litellm_version": version("litellm"),
+            "paths": stats,
+            "targets": targets,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from rich.console import Console
 from gateway.errors import AutoscholarError
 from gateway.settings import Settings, load_settings, parse_assignments
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def settings_from_flags(preset: str | None, assignments: list[str] | None) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ from gateway.types import ChatMessage, LedgerEntry, LLMRequest, LLMResponse
 T = TypeVar("T", bound=BaseModel)
 MessageLike = ChatMessage | dict[str, str]
 LOCAL_KEY = "sk-no-key-required"
+DEFAULT_CONTEXT_TOKENS = 8192
 
 
 def as_messages(messages: Sequence[MessageLike]) -> list[ChatMessage]:
@@ -82,6 +84,7 @@ class Gateway:
         schema: None = None,
         temperature: float | None = None,
         max_tokens: int | None = None,
+        model: str | None = None,
     ) -> str: ...
 
     @overload
@@ -93,6 +96,7 @@ class Gateway:
         schema: type[T],
         temperature: float | None = None,
         max_tokens: int | None = None,
+        model: str | None = None,
     ) -> T: ...
 
     def complete(
@@ -103,14 +107,33 @@ class Gateway:
         schema: type[T] | None = None,
         temperature: float | None = None,
         max_tokens: int | None = None,
+        model: str | None = None,
     ) -> str | T:
-        """Ask the role's model; with ``schema``, return a validated instance of it."""
-        model = self.settings.llm.models.for_role(role)
+        """Ask the role's model (or ``model``); with ``schema``, return a validated instance."""
+        model = model or self.settings.llm.models.for_role(role)
         msgs = as_messages(messages)
         sampling = {"temperature": temperature, "max_tokens": max_tokens}
         if schema is None:
             return self._call(role, model, msgs, None, sampling, None).text
         return self._complete_structured(role, model, msgs, schema, sampling)
+
+    def with_ledger(self, ledger: Ledger) -> Gateway:
+        """The same gateway (backend, cache, server, retry) recording into another ledger."""
+        clone = copy.copy(self)
+        clone.ledger = ledger
+        return clone
+
+    def context_tokens(self, model: str) -> int:
+        """The model's input context window (the embedded server's ``n_ctx`` for ``local``)."""
+        if model == "local":
+            return self.settings.local.n_ctx
+        from gateway._litellm import load_litellm
+
+        try:
+            info = load_litellm().get_model_info(model)
+        except Exception:  # litellm does not know the model: assume a modest window
+            return DEFAULT_CONTEXT_TOKENS
+        return int(info.get("max_input_tokens") or info.get("max_tokens") or DEFAULT_CONTEXT_TOKENS)
 
     def _complete_structured(
         self,

@@ -28,6 +28,8 @@ PRESET_DIR = Path(__file__).parent / "presets"
 Role = Literal["ideas", "coder", "writer", "citations", "reviewer", "meta_reviewer"]
 LiteratureSource = Literal["semantic_scholar", "openalex", "offline"]
 DEFAULT_SOURCES: tuple[LiteratureSource, ...] = ("semantic_scholar", "openalex", "offline")
+Persona = Literal["balanced", "critical", "generous"]
+DEFAULT_PERSONAS: tuple[Persona, ...] = ("balanced", "critical", "generous")
 ROLES: tuple[Role, ...] = ("ideas", "coder", "writer", "citations", "reviewer", "meta_reviewer")
 
 
@@ -159,10 +161,29 @@ class WritingSettings(_Strict):
 class ReviewSettings(_Strict):
     """The reviewer ensemble."""
 
-    num_reviewers: int = Field(3, ge=1, description="Independent reviewers in the ensemble.")
-    num_reflections: int = Field(3, ge=0, description="Self-reflection rounds per reviewer.")
-    num_fewshot: int = Field(1, ge=0, description="Example reviews shown to each reviewer.")
+    num_reviewers: int = Field(3, ge=1, le=10, description="Independent reviewers in the ensemble.")
+    num_reflections: int = Field(3, ge=0, le=10, description="Self-reflection rounds per reviewer.")
+    num_fewshot: int = Field(1, ge=0, le=3, description="Example reviews shown to each reviewer.")
     temperature: float = Field(0.75, ge=0, le=2, description="Sampling temperature of reviews.")
+    personas: list[Persona] = Field(
+        default_factory=lambda: list(DEFAULT_PERSONAS),
+        min_length=1,
+        description="Reviewer personas, assigned to reviewers in turn.",
+    )
+    models: list[str] = Field(
+        default_factory=list,
+        description="Models assigned to reviewers in turn; empty means llm.models.reviewer.",
+    )
+    max_paper_tokens: int | None = Field(
+        None, ge=500, description="Cap on the paper excerpt shown (below the context budget)."
+    )
+    accept_threshold: float = Field(
+        6.0, ge=1, le=10, description="Mean Overall needed to accept when no calibration is used."
+    )
+    calibration_path: Path | None = Field(
+        None, description="A calibration.json from `reviewer calibrate` (threshold + calibrator)."
+    )
+    max_concurrent_papers: int = Field(2, ge=1, description="Papers reviewed at once (folders).")
     max_pages: int = Field(50, ge=1, description="Longest PDF accepted.")
     max_pdf_mb: float = Field(30.0, gt=0, description="Largest PDF accepted.")
 

@@ -20,7 +20,7 @@ StructuredMode = Literal["llamacpp_schema", "json_schema", "json_object"]
 MAX_ENUM_SPAN = 101
 # llama.cpp expands maxLength/maxItems into nested optional rules; long bounds make the grammar
 # parser abort the whole server ("exceeds sane defaults"). Longer bounds are left to pydantic.
-MAX_GRAMMAR_LENGTH = 64
+MAX_GRAMMAR_LENGTH = 600  # 800 parsed here, 1200 aborted the process
 MAX_GRAMMAR_ITEMS = 8
 T = TypeVar("T", bound=BaseModel)
 

@@ -2,30 +2,196 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
+from gateway import Gateway, Settings
 from gateway.cli_support import fail, settings_from_flags, settings_json
 from gateway.errors import AutoscholarError
+from reviewer.decision import load_calibration
+from reviewer.fewshot import load_fewshot
+from reviewer.form import SCORE_FIELDS, ReviewReport
+from reviewer.report import write_outputs
+from reviewer.reviewing import ProgressEvent, ReviewDeps
+from reviewer.run import review
 
 app = typer.Typer(help="Review papers with a calibrated LLM ensemble.", no_args_is_help=True)
 out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+PresetOpt = Annotated[str | None, typer.Option(help="debug, default, quality or a JSON path.")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="section.field=value")]
 
 
 @app.command()
-def settings(
-    preset: Annotated[
-        str | None, typer.Option(help="debug, default, quality or a JSON path.")
-    ] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="section.field=value")] = None,
-) -> None:
+def settings(preset: PresetOpt = None, set_: SetOpt = None) -> None:
     """Print the effective settings (preset < environment < --set), secrets masked."""
     try:
         out.print_json(settings_json(settings_from_flags(preset, set_)))
     except AutoscholarError as exc:
         raise typer.Exit(fail(exc)) from exc
+
+
+def review_settings(preset: str | None, set_: list[str] | None, **flags: Any) -> Settings:
+    """Settings with the review command's shortcut flags applied on top of --set."""
+    pairs = list(set_ or [])
+    names = {
+        "model": "llm.models.reviewer",
+        "reviewers": "review.num_reviewers",
+        "reflections": "review.num_reflections",
+        "fewshot": "review.num_fewshot",
+        "calibration": "review.calibration_path",
+    }
+    pairs += [f"{names[k]}={v}" for k, v in flags.items() if v is not None]
+    if flags.get("model"):
+        pairs.append(f"llm.models.meta_reviewer={flags['model']}")
+    return settings_from_flags(preset, pairs)
+
+
+def build_deps(cfg: Settings) -> ReviewDeps:
+    """Gateway, calibration and few-shot examples for these settings."""
+    calibration = (
+        load_calibration(cfg.review.calibration_path) if cfg.review.calibration_path else None
+    )
+    return ReviewDeps(
+        gateway=Gateway.from_settings(cfg),
+        settings=cfg,
+        calibration=calibration,
+        fewshot=load_fewshot(cfg.review.num_fewshot),
+    )
+
+
+def _pdfs(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.suffix.lower() == ".pdf")
+    return [path]
+
+
+@app.command("review")
+def review_command(
+    paper: Annotated[Path, typer.Argument(help="A PDF, or a folder of PDFs.")],
+    model: Annotated[str | None, typer.Option(help="litellm model for every reviewer.")] = None,
+    reviewers: Annotated[int | None, typer.Option(help="Reviewers in the ensemble.")] = None,
+    reflections: Annotated[int | None, typer.Option(help="Reflection rounds each.")] = None,
+    fewshot: Annotated[int | None, typer.Option(help="Example reviews shown.")] = None,
+    calibration: Annotated[Path | None, typer.Option(help="A calibration.json.")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("reviews"),
+    preset: PresetOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Review a PDF (or every PDF in a folder): review.json, .md, .html and .pdf per paper."""
+    try:
+        cfg = review_settings(
+            preset,
+            set_,
+            model=model,
+            reviewers=reviewers,
+            reflections=reflections,
+            fewshot=fewshot,
+            calibration=calibration,
+        )
+        deps = build_deps(cfg)
+    except AutoscholarError as exc:
+        raise typer.Exit(fail(exc)) from exc
+    if not paper.exists():
+        err.print(f"[bold red]error:[/] {paper}: no such file or folder")
+        raise typer.Exit(1)
+    papers = _pdfs(paper)
+    if not papers:
+        err.print(f"[bold red]error:[/] {paper}: the folder holds no .pdf files")
+        raise typer.Exit(1)
+    if any(m == "local" for m in [cfg.llm.models.reviewer, *cfg.review.models]):
+        err.print(
+            "[yellow]reviewer model: local (embedded SmolLM2-135M) — it exercises the "
+            "pipeline; its reviews are not meaningful.[/]"
+        )
+    failures = _review_all(papers, deps, out_dir, single=len(papers) == 1 and not paper.is_dir())
+    raise typer.Exit(1 if failures else 0)
+
+
+def _review_all(papers: list[Path], deps: ReviewDeps, out_dir: Path, *, single: bool) -> int:
+    """Review papers concurrently (bounded); print a summary per paper; count failures."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err) as progress:
+
+        def one(pdf: Path) -> tuple[Path, ReviewReport | AutoscholarError, dict[str, Path]]:
+            target = out_dir if single else out_dir / pdf.stem
+            tasks = {
+                i: progress.add_task(
+                    f"{pdf.name} reviewer {i + 1}", total=1 + deps.settings.review.num_reflections
+                )
+                for i in range(deps.settings.review.num_reviewers)
+            }
+
+            def on_event(event: ProgressEvent) -> None:
+                total = 1 + event.total_rounds
+                progress.update(
+                    tasks[event.reviewer], completed=total if event.done else event.round + 1
+                )
+
+            try:
+                report = review(
+                    {"pdf_path": str(pdf)}, replace(deps, on_progress=on_event), ledger_path=None
+                )
+                return pdf, report, write_outputs(report, target)
+            except AutoscholarError as exc:
+                return pdf, exc, {}
+
+        workers = min(deps.settings.review.max_concurrent_papers, len(papers))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(one, papers))
+    failures = 0
+    for pdf, outcome, paths in results:
+        if isinstance(outcome, AutoscholarError):
+            failures += 1
+            err.print(
+                f"[bold red]error:[/] {outcome}"
+                if str(pdf) in str(outcome)
+                else f"[bold red]error:[/] {pdf}: {outcome}"
+            )
+        else:
+            out.print(summary(outcome, paths))
+    return failures
+
+
+def summary(report: ReviewReport, paths: dict[str, Path]) -> Table:
+    """One screen: scores, decision, probability, tokens, cost, time, files."""
+    d = report.decision
+    prob = f"{d.probability:.2f}" if d.probability is not None else "n/a (uncalibrated)"
+    table = Table(
+        title=f"{report.paper.title or report.paper.source}: {d.decision.upper()} "
+        f"(mean Overall {d.overall_mean:.2f}, threshold {d.threshold:g}, "
+        f"P(accept) {prob})"
+    )
+    table.add_column("score")
+    table.add_column("mean", justify="right")
+    table.add_column("spread", justify="right")
+    table.add_column("reviewers", justify="left")
+    for name in SCORE_FIELDS:
+        s = report.scores[name]
+        table.add_row(
+            name, f"{s.mean:.2f}", f"±{s.std:.2f} ({s.min}–{s.max})", " ".join(map(str, s.values))
+        )
+    u = report.usage
+    table.caption = (
+        f"{u['calls']} calls, {u['prompt_tokens']:,} prompt + "
+        f"{u['completion_tokens']:,} completion tokens, ${u['cost_usd']:.4f}, "
+        f"{report.wall_time_s:.0f} s; injection flags: {len(report.injection_flags)}; "
+        f"{d.provenance}\n" + "\n".join(f"{k}: {v}" for k, v in paths.items())
+    )
+    return table
 
 
 @app.callback()

@@ -15,7 +15,7 @@ from scientist.demo import run_demo
 
 app = typer.Typer(help="Generate research papers from code templates.", no_args_is_help=True)
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 PresetOpt = Annotated[
     str | None, typer.Option("--preset", help="debug, default, quality or a JSON path.")

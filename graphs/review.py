@@ -1,0 +1,151 @@
+"""The review graph: paper → excerpt → N concurrent reviewers → meta-review → decision.
+
+    START → load_paper → prepare_excerpt ─Send×N→ review_one ─→ write_meta_review → decide → END
+
+Dependencies (gateway, settings, calibration, few-shot examples, progress callback) arrive
+as LangGraph's runtime context (``ReviewDeps``); tests swap the gateway's backend.
+"""
+
+from __future__ import annotations
+
+import operator
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Send
+
+from gateway.errors import ContextLengthError
+from reviewer.aggregate import aggregate_scores
+from reviewer.decision import decide
+from reviewer.excerpt import budget_excerpt
+from reviewer.form import (
+    CutRecord,
+    Decision,
+    Excerpt,
+    InjectionFlag,
+    MetaReviewReply,
+    PaperText,
+    ReviewerResult,
+    ScoreStats,
+)
+from reviewer.injection import find_hidden_text, find_injections, redact
+from reviewer.pdf_text import extract_paper, paper_from_text
+from reviewer.reviewing import ReviewDeps, excerpt_budget, meta_review, run_reviewer
+
+SHRINK_ON_OVERFLOW = 0.6
+
+
+class ReviewInput(TypedDict, total=False):
+    """Either a PDF path, or a paper's text with an id (calibration uses text)."""
+
+    pdf_path: str
+    paper_text: str
+    paper_id: str
+    title: str
+
+
+class ReviewState(ReviewInput, total=False):
+    """Everything the graph accumulates; ``reviews`` is gathered from parallel reviewers."""
+
+    paper: PaperText
+    flags: list[InjectionFlag]
+    shown: Excerpt
+    reviews: Annotated[list[ReviewerResult], operator.add]
+    meta: MetaReviewReply
+    scores: dict[str, ScoreStats]
+    decision: Decision
+
+
+class ReviewerTask(TypedDict):
+    """What one reviewer branch receives through ``Send``."""
+
+    index: int
+    shown: Excerpt
+    paper: PaperText
+
+
+def load_paper(state: ReviewState, runtime: Runtime[ReviewDeps]) -> dict[str, Any]:
+    """Extract the paper's text and flag instruction-like or hidden text in it."""
+    limits = runtime.context.settings.review
+    flags: list[InjectionFlag] = []
+    if state.get("pdf_path"):
+        path = Path(state["pdf_path"])
+        paper = extract_paper(path, max_pages=limits.max_pages, max_mb=limits.max_pdf_mb)
+        flags += find_hidden_text(path)
+    else:
+        source = state.get("paper_id") or "text"
+        paper = paper_from_text(source, state.get("paper_text", ""), state.get("title", ""))
+    flags += find_injections(paper.text)
+    return {"paper": paper, "flags": flags}
+
+
+def _redacted(paper: PaperText, flags: list[InjectionFlag]) -> PaperText:
+    sections = [s.model_copy(update={"text": redact(s.text, flags)}) for s in paper.sections]
+    return paper.model_copy(update={"text": redact(paper.text, flags), "sections": sections})
+
+
+def prepare_excerpt(state: ReviewState, runtime: Runtime[ReviewDeps]) -> dict[str, Any]:
+    """What reviewers see: flagged text removed, cut to the context budget, cuts recorded."""
+    paper = _redacted(state["paper"], state.get("flags", []))
+    return {"shown": budget_excerpt(paper, excerpt_budget(runtime.context))}
+
+
+def fan_out(state: ReviewState, runtime: Runtime[ReviewDeps]) -> list[Send]:
+    """One concurrent branch per reviewer."""
+    count = runtime.context.settings.review.num_reviewers
+    paper = _redacted(state["paper"], state.get("flags", []))
+    return [
+        Send("review_one", ReviewerTask(index=i, shown=state["shown"], paper=paper))
+        for i in range(count)
+    ]
+
+
+def review_one(task: ReviewerTask, runtime: Runtime[ReviewDeps]) -> dict[str, Any]:
+    """One reviewer; if the prompt still overflows the context, retry once on a shorter excerpt."""
+    try:
+        return {"reviews": [run_reviewer(task["index"], task["shown"], runtime.context)]}
+    except ContextLengthError:
+        budget = int(task["shown"].budget_tokens * SHRINK_ON_OVERFLOW)
+        shorter = budget_excerpt(task["paper"], budget)
+        note = CutRecord(
+            section="(whole excerpt)",
+            chars=len(task["shown"].text) - len(shorter.text),
+            reason="the model reported a context overflow; excerpt shrunk and retried",
+        )
+        shorter = shorter.model_copy(update={"cut": [*shorter.cut, note]})
+        return {"reviews": [run_reviewer(task["index"], shorter, runtime.context)]}
+
+
+def write_meta_review(state: ReviewState, runtime: Runtime[ReviewDeps]) -> dict[str, Any]:
+    """The area chair's consensus text over all reviews."""
+    return {"meta": meta_review(state["reviews"], state["paper"].title, runtime.context)}
+
+
+def decide_scores(state: ReviewState, runtime: Runtime[ReviewDeps]) -> dict[str, Any]:
+    """Aggregate the scores and decide by threshold (and calibrator, when there is one)."""
+    scores = aggregate_scores(state["reviews"])
+    deps = runtime.context
+    decision = decide(
+        scores["Overall"].mean, deps.calibration, deps.settings.review.accept_threshold
+    )
+    return {"scores": scores, "decision": decision}
+
+
+def build_review_graph(checkpointer: Any = None) -> Any:
+    """Compile the review graph; invoke it with ``context=ReviewDeps(...)``."""
+    graph = StateGraph(ReviewState, context_schema=ReviewDeps, input_schema=ReviewInput)
+    graph.add_node("load_paper", load_paper)
+    graph.add_node("prepare_excerpt", prepare_excerpt)
+    # Send delivers a ReviewerTask, not the graph state; mypy cannot match that overload.
+    graph.add_node("review_one", review_one, input_schema=ReviewerTask)  # type: ignore[call-overload]
+    graph.add_node("write_meta_review", write_meta_review)
+    graph.add_node("decide", decide_scores)
+    graph.add_edge(START, "load_paper")
+    graph.add_edge("load_paper", "prepare_excerpt")
+    graph.add_conditional_edges("prepare_excerpt", fan_out, ["review_one"])
+    graph.add_edge("review_one", "write_meta_review")
+    graph.add_edge("write_meta_review", "decide")
+    graph.add_edge("decide", END)
+    return graph.compile(checkpointer=checkpointer)

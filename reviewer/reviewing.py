@@ -1,0 +1,176 @@
+"""One reviewer (a review plus self-reflection rounds) and the area chair's meta-review."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gateway import Gateway, Settings
+from gateway.prompts import render
+from reviewer.decision import Calibration
+from reviewer.fewshot import FewshotExample
+from reviewer.form import (
+    Excerpt,
+    MetaReviewReply,
+    ReflectionReply,
+    ReviewerResult,
+    ReviewForm,
+)
+
+PROMPTS = Path(__file__).parent / "prompts"
+PROMPT_OVERHEAD_TOKENS = 900  # system prompt, instructions and the schema instruction
+PREVIOUS_REVIEW_TOKENS = 700  # a reflection round repeats the previous review
+CHARS_PER_TOKEN = 3.5
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """A reviewer finished a step: its review (round 0) or a reflection round."""
+
+    reviewer: int
+    round: int
+    total_rounds: int
+    done: bool
+
+
+@dataclass
+class ReviewDeps:
+    """What the review graph's nodes need; passed as LangGraph's runtime context."""
+
+    gateway: Gateway
+    settings: Settings
+    calibration: Calibration | None = None
+    fewshot: list[FewshotExample] = field(default_factory=list)
+    on_progress: Callable[[ProgressEvent], None] | None = None
+
+    def notify(self, event: ProgressEvent) -> None:
+        """Report progress if anyone listens."""
+        if self.on_progress is not None:
+            self.on_progress(event)
+
+
+def reviewer_model(settings: Settings, index: int) -> str:
+    """The model of reviewer ``index``: review.models in turn, else llm.models.reviewer."""
+    models = settings.review.models
+    return models[index % len(models)] if models else settings.llm.models.reviewer
+
+
+def reviewer_persona(settings: Settings, index: int) -> str:
+    """The persona name of reviewer ``index``, in turn."""
+    personas = settings.review.personas
+    return personas[index % len(personas)]
+
+
+def excerpt_budget(deps: ReviewDeps) -> int:
+    """Tokens of paper text that fit every reviewer model's context with room to answer."""
+    settings = deps.settings
+    models = {reviewer_model(settings, i) for i in range(settings.review.num_reviewers)}
+    context = min(deps.gateway.context_tokens(m) for m in models)
+    examples = sum(len(e.paper_excerpt) + 1500 for e in deps.fewshot) / CHARS_PER_TOKEN
+    budget = int(
+        context
+        - settings.llm.max_output_tokens
+        - PROMPT_OVERHEAD_TOKENS
+        - PREVIOUS_REVIEW_TOKENS
+        - examples
+    )
+    if settings.review.max_paper_tokens is not None:
+        budget = min(budget, settings.review.max_paper_tokens)
+    return max(budget, 500)
+
+
+def _examples_text(examples: list[FewshotExample]) -> str:
+    parts = [
+        render(
+            PROMPTS,
+            "fewshot_example.j2",
+            index=i + 1,
+            paper=e.paper_excerpt,
+            review=e.review.model_dump_json(indent=1),
+        )
+        for i, e in enumerate(examples)
+    ]
+    return "\n\n".join(parts)
+
+
+def _cut_note(shown: Excerpt) -> str:
+    if not shown.cut:
+        return ""
+    parts = ", ".join(f"{c.section} ({c.reason})" for c in shown.cut)
+    return f"to fit the context window, parts of the paper were shortened or left out: {parts}."
+
+
+def review_messages(
+    shown: Excerpt, persona: str, examples: list[FewshotExample]
+) -> list[dict[str, str]]:
+    """System and user messages of a first review."""
+    system = render(PROMPTS, "review_system.j2", persona=render(PROMPTS, f"persona_{persona}.j2"))
+    user = render(
+        PROMPTS,
+        "review_user.j2",
+        examples=_examples_text(examples),
+        cut_note=_cut_note(shown),
+        paper=shown.text,
+    )
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def run_reviewer(index: int, shown: Excerpt, deps: ReviewDeps) -> ReviewerResult:
+    """Reviewer ``index``: a review, then up to ``num_reflections`` rounds until it is done."""
+    settings, gw = deps.settings, deps.gateway
+    model, persona = reviewer_model(settings, index), reviewer_persona(settings, index)
+    total = settings.review.num_reflections
+    base = review_messages(shown, persona, deps.fewshot)
+    temperature = settings.review.temperature
+    review = gw.complete(
+        base, role="reviewer", schema=ReviewForm, model=model, temperature=temperature
+    )
+    rounds, thoughts, stopped = [review], [], False
+    deps.notify(ProgressEvent(index, 0, total, done=total == 0))
+    for number in range(1, total + 1):
+        messages = [
+            *base,
+            {"role": "assistant", "content": rounds[-1].model_dump_json()},
+            {
+                "role": "user",
+                "content": render(PROMPTS, "reflection_user.j2", round=number, total=total),
+            },
+        ]
+        reply = gw.complete(
+            messages, role="reviewer", schema=ReflectionReply, model=model, temperature=temperature
+        )
+        rounds.append(reply.review)
+        thoughts.append(reply.thought)
+        deps.notify(ProgressEvent(index, number, total, done=reply.done or number == total))
+        if reply.done:
+            stopped = number < total
+            break
+    return ReviewerResult(
+        index=index,
+        model=model,
+        persona=persona,
+        rounds=rounds,
+        thoughts=thoughts,
+        stopped_early=stopped,
+    )
+
+
+def meta_review(results: list[ReviewerResult], title: str, deps: ReviewDeps) -> MetaReviewReply:
+    """The area chair's consensus text over every reviewer's final review."""
+    finals = [r.final.model_dump() for r in sorted(results, key=lambda r: r.index)]
+    messages = [
+        {"role": "system", "content": render(PROMPTS, "meta_system.j2")},
+        {
+            "role": "user",
+            "content": render(
+                PROMPTS,
+                "meta_user.j2",
+                title=title or "(untitled)",
+                count=len(finals),
+                reviews=json.dumps(finals, indent=1),
+            ),
+        },
+    ]
+    return deps.gateway.complete(messages, role="meta_reviewer", schema=MetaReviewReply)

@@ -1,0 +1,52 @@
+"""Run the review graph on one paper and assemble what it produced into a ReviewReport."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from gateway.ledger import Ledger
+from graphs.review import ReviewInput, build_review_graph
+from reviewer.form import PaperInfo, ReviewReport
+from reviewer.reviewing import ReviewDeps
+
+
+def review(inputs: ReviewInput, deps: ReviewDeps, ledger_path: Path | None = None) -> ReviewReport:
+    """Review one paper (a PDF path or text) with its own ledger; return the full report."""
+    ledger = Ledger(ledger_path)
+    paper_deps = replace(deps, gateway=deps.gateway.with_ledger(ledger))
+    start = time.perf_counter()
+    state = build_review_graph().invoke(inputs, context=paper_deps)
+    return assemble_report(state, paper_deps, time.perf_counter() - start)
+
+
+def assemble_report(state: dict[str, Any], deps: ReviewDeps, wall_time_s: float) -> ReviewReport:
+    """The graph's final state plus the ledger and settings, as one validated record."""
+    paper = state["paper"]
+    ledger = deps.gateway.ledger
+    totals = ledger.totals()
+    reviews = sorted(state["reviews"], key=lambda r: r.index)
+    return ReviewReport(
+        paper=PaperInfo(
+            source=paper.source, title=paper.title, pages=paper.pages, chars=len(paper.text)
+        ),
+        shown=state["shown"],
+        injection_flags=state.get("flags", []),
+        reviewers=reviews,
+        meta_review=state["meta"],
+        scores=state["scores"],
+        decision=state["decision"],
+        usage={
+            "calls": totals.calls,
+            "cache_hits": totals.cache_hits,
+            "prompt_tokens": totals.prompt_tokens,
+            "completion_tokens": totals.completion_tokens,
+            "cost_usd": totals.cost_usd,
+        },
+        ledger=[e.model_dump(mode="json") for e in ledger.entries],
+        settings=deps.settings.review.model_dump(mode="json"),
+        models=sorted({r.model for r in reviews} | {deps.settings.llm.models.meta_reviewer}),
+        wall_time_s=wall_time_s,
+    )

@@ -1,0 +1,138 @@
+"""The review graph with the scripted model: reflection, ensemble, meta-review, decision."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gateway import Gateway, ScriptedLLM, Settings
+from gateway.types import LLMRequest
+from reviewer.decision import Calibration, LogisticCalibrator, decide, load_calibration
+from reviewer.reviewing import ReviewDeps, excerpt_budget
+from reviewer.run import review
+from tests.unit.review_script import obedient_reviewer, review_json, schema_name
+
+SettingsFactory = Callable[..., Settings]
+PAPER = "\n\n".join(
+    [
+        "GROKKING FASTER WITH LAYER-WISE LEARNING RATES",
+        "Abstract\nWe study grokking on modular arithmetic and report faster generalisation.",
+        "1 Introduction\n" + "Grokking is delayed generalisation after memorisation. " * 30,
+        "2 Method\n" + "We scale the learning rate of each layer separately. " * 30,
+        "3 Results\n" + "Validation accuracy reaches 99% after 1,200 steps instead of 4,000. " * 20,
+        "4 Conclusion\nLayer-wise learning rates speed up grokking on these tasks.",
+        "References\n[1] Power et al. Grokking. 2022.",
+    ]
+)
+
+
+def _deps(make_settings: SettingsFactory, backend: ScriptedLLM, **review: object) -> ReviewDeps:
+    settings = make_settings(review={"num_reviewers": 3, "num_reflections": 2, **review})
+    return ReviewDeps(gateway=Gateway(settings, backend=backend), settings=settings)
+
+
+def test_reflection_stops_early_when_done(make_settings: SettingsFactory) -> None:
+    script = ScriptedLLM(obedient_reviewer(done_after=1))
+    report = review(
+        {"paper_text": PAPER, "paper_id": "p1"}, _deps(make_settings, script, num_reflections=3)
+    )
+    for reviewer in report.reviewers:
+        assert len(reviewer.rounds) == 2 and reviewer.stopped_early
+        assert reviewer.thoughts == ["round 1"]
+    names = [schema_name(r) for r in script.requests]
+    assert names.count("ReviewForm") == 3 and names.count("ReflectionReply") == 3
+    assert names[-1] == "MetaReviewReply"
+
+
+def test_reflection_runs_all_rounds_without_done(make_settings: SettingsFactory) -> None:
+    script = ScriptedLLM(obedient_reviewer())
+    report = review({"paper_text": PAPER}, _deps(make_settings, script))
+    assert all(len(r.rounds) == 3 and not r.stopped_early for r in report.reviewers)
+    reflection = next(r for r in script.requests if schema_name(r) == "ReflectionReply")
+    assert reflection.messages[-2].role == "assistant"  # it sees its previous review
+    assert '"Overall":4' in reflection.messages[-2].content
+
+
+def test_ensemble_aggregates_mean_and_spread(make_settings: SettingsFactory) -> None:
+    personas = {"balanced": 3, "critical": 5, "generous": 8}
+
+    def overall(request: LLMRequest) -> int:
+        system = request.messages[0].content
+        return next(v for k, v in personas.items() if _persona_text(k) in system)
+
+    report = review(
+        {"paper_text": PAPER}, _deps(make_settings, ScriptedLLM(obedient_reviewer(overall)))
+    )
+    stats = report.scores["Overall"]
+    assert stats.values == [3, 5, 8]
+    assert stats.mean == pytest.approx(16 / 3) and stats.min == 3 and stats.max == 8
+    assert stats.std == pytest.approx(2.0548, abs=1e-3)
+    assert report.decision.decision == "reject" and not report.decision.calibrated
+    assert report.decision.probability is None and "uncalibrated" in report.decision.provenance
+    assert [r.persona for r in report.reviewers] == ["balanced", "critical", "generous"]
+
+
+def _persona_text(name: str) -> str:
+    path = Path(__file__).resolve().parents[2] / "reviewer" / "prompts" / f"persona_{name}.j2"
+    return path.read_text().strip()[:40]
+
+
+def test_meta_review_sees_every_review(make_settings: SettingsFactory) -> None:
+    counter = iter(range(100))
+
+    def tagged(request: LLMRequest) -> str:
+        name = schema_name(request)
+        if name == "MetaReviewReply":
+            return obedient_reviewer()(request)
+        tag = f"summary-tag-{next(counter)}"
+        if name == "ReflectionReply":
+            return json.dumps({"thought": "t", "review": review_json(5, tag), "done": True})
+        return json.dumps(review_json(5, tag))
+
+    script = ScriptedLLM(tagged)
+    report = review({"paper_text": PAPER}, _deps(make_settings, script, num_reflections=1))
+    meta_prompt = script.requests[-1].messages[-1].content
+    for reviewer in report.reviewers:
+        assert reviewer.final.Summary in meta_prompt
+    assert report.meta_review.summary == "Consensus."
+
+
+def test_out_of_range_score_is_reasked_not_clamped(make_settings: SettingsFactory) -> None:
+    bad = json.dumps({**review_json(4), "Overall": 11})
+    good = json.dumps(review_json(7))
+    meta = json.dumps(
+        {"summary": "s", "strengths": ["a"], "weaknesses": ["b"], "disagreements": []}
+    )
+    script = ScriptedLLM([bad, good, meta])
+    report = review(
+        {"paper_text": PAPER}, _deps(make_settings, script, num_reviewers=1, num_reflections=0)
+    )
+    assert report.scores["Overall"].values == [7]
+    reask = script.requests[1].messages[-1].content
+    assert "Overall" in reask and "less than or equal to 10" in reask
+
+
+def test_long_paper_is_cut_to_budget_and_cuts_recorded(make_settings: SettingsFactory) -> None:
+    long_paper = PAPER.replace(
+        "4 Conclusion", "Related Work\n" + "Prior work. " * 3000 + "\n\n4 Conclusion"
+    )
+    deps = _deps(make_settings, ScriptedLLM(obedient_reviewer()), max_paper_tokens=1500)
+    report = review({"paper_text": long_paper}, deps)
+    assert report.shown.estimated_tokens <= 1500 == excerpt_budget(deps)
+    assert report.shown.cut, "the cut must be recorded"
+    assert any("Related" in c.section for c in report.shown.cut)
+
+
+def test_calibrated_decision_uses_threshold_and_probability(tmp_path: Path) -> None:
+    calib = Calibration(
+        threshold=5.5, calibrator=LogisticCalibrator(a=1.0, b=-5.5), provenance="test fit"
+    )
+    path = tmp_path / "calibration.json"
+    path.write_text(calib.model_dump_json())
+    decision = decide(6.0, load_calibration(path), threshold=6.0)
+    assert decision.decision == "accept" and decision.calibrated
+    assert decision.probability == pytest.approx(1 / (1 + 2.718281828**-0.5), abs=1e-6)
+    assert decide(5.9, None, threshold=6.0).decision == "reject"
