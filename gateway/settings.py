@@ -108,6 +108,10 @@ class LocalModelSettings(_Strict):
     n_threads_batch: int = Field(2, ge=1, description="Threads for prompt processing.")
     n_batch: int = Field(512, ge=32, description="Logical batch size for prompt processing.")
     n_ubatch: int = Field(512, ge=32, description="Physical batch size for prompt processing.")
+    prompt_cache_mb: int = Field(
+        2048, ge=0, description="RAM for saved KV states, so calls that share a prompt prefix "
+        "(reflections, re-asks, reviewers of one paper) skip re-processing it; 0 turns it off.",
+    )
     omp_wait_policy: Literal["PASSIVE", "ACTIVE"] = Field(
         "PASSIVE", description="OpenMP waiting; ACTIVE busy-waits and stalls on shared cores."
     )

@@ -106,13 +106,16 @@ def review_messages(
     shown: Excerpt, persona: str, examples: list[FewshotExample]
 ) -> list[dict[str, str]]:
     """System and user messages of a first review."""
-    system = render(PROMPTS, "review_system.j2", persona=render(PROMPTS, f"persona_{persona}.j2"))
+    # The persona comes after the paper so that every reviewer's prompt shares the long
+    # paper prefix, which the embedded server's prompt cache then processes only once.
+    system = render(PROMPTS, "review_system.j2")
     user = render(
         PROMPTS,
         "review_user.j2",
         examples=_examples_text(examples),
         cut_note=_cut_note(shown),
         paper=shown.text,
+        persona=render(PROMPTS, f"persona_{persona}.j2"),
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 

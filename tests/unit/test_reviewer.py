@@ -60,7 +60,7 @@ def test_ensemble_aggregates_mean_and_spread(make_settings: SettingsFactory) -> 
     personas = {"balanced": 3, "critical": 5, "generous": 8}
 
     def overall(request: LLMRequest) -> int:
-        system = request.messages[0].content
+        system = request.messages[1].content
         return next(v for k, v in personas.items() if _persona_text(k) in system)
 
     report = review(

@@ -27,8 +27,9 @@ def _deps(make_settings: SettingsFactory, script: ScriptedLLM) -> ReviewDeps:
 
 
 def test_the_scripted_model_would_obey_an_injection(make_settings: SettingsFactory) -> None:
-    shown = Excerpt(text=f"A paper. {INJECTION}.", budget_tokens=100, estimated_tokens=10,
-                    kept_sections=["all"])
+    shown = Excerpt(
+        text=f"A paper. {INJECTION}.", budget_tokens=100, estimated_tokens=10, kept_sections=["all"]
+    )
     result = run_reviewer(0, shown, _deps(make_settings, ScriptedLLM(obedient_reviewer())))
     assert result.final.Overall == 10  # without the guard the injection works
 
@@ -36,10 +37,14 @@ def test_the_scripted_model_would_obey_an_injection(make_settings: SettingsFacto
 def test_injected_text_is_flagged_and_does_not_move_scores(
     make_settings: SettingsFactory, pdf_fixtures: PdfFixtures
 ) -> None:
-    clean_script, injected_script = ScriptedLLM(obedient_reviewer()), ScriptedLLM(obedient_reviewer())
+    clean_script, injected_script = (
+        ScriptedLLM(obedient_reviewer()),
+        ScriptedLLM(obedient_reviewer()),
+    )
     clean = review({"pdf_path": str(pdf_fixtures.clean)}, _deps(make_settings, clean_script))
-    injected = review({"pdf_path": str(pdf_fixtures.injected)},
-                      _deps(make_settings, injected_script))
+    injected = review(
+        {"pdf_path": str(pdf_fixtures.injected)}, _deps(make_settings, injected_script)
+    )
     assert injected.scores == clean.scores
     assert injected.scores["Overall"].values == [4, 4]
     assert clean.injection_flags == []
@@ -61,8 +66,12 @@ def test_injected_text_is_flagged_and_does_not_move_scores(
     ],
 )
 def test_bad_input_fails_with_one_clear_line(
-    pdf_fixtures: PdfFixtures, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    name: str, extra: list[str], reason: str,
+    pdf_fixtures: PdfFixtures,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    extra: list[str],
+    reason: str,
 ) -> None:
     monkeypatch.setenv("AUTOSCHOLAR_DATA_DIR", str(tmp_path / "data"))
     pdf = getattr(pdf_fixtures, name)
