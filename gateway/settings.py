@@ -169,6 +169,9 @@ class ReviewSettings(_Strict):
     num_reflections: int = Field(3, ge=0, le=10, description="Self-reflection rounds per reviewer.")
     num_fewshot: int = Field(1, ge=0, le=3, description="Example reviews shown to each reviewer.")
     temperature: float = Field(0.75, ge=0, le=2, description="Sampling temperature of reviews.")
+    max_output_tokens: int = Field(
+        2048, ge=256, description="Cap on each review, reflection and meta-review reply."
+    )
     personas: list[Persona] = Field(
         default_factory=lambda: list(DEFAULT_PERSONAS),
         min_length=1,

@@ -16,7 +16,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
-from gateway.errors import ContextLengthError
+from gateway.errors import AutoscholarError, ContextLengthError, StructuredOutputError
 from reviewer.aggregate import aggregate_scores
 from reviewer.decision import decide
 from reviewer.excerpt import budget_excerpt
@@ -27,12 +27,19 @@ from reviewer.form import (
     InjectionFlag,
     MetaReviewReply,
     PaperText,
+    ReviewerFailure,
     ReviewerResult,
     ScoreStats,
 )
 from reviewer.injection import find_hidden_text, find_injections, redact
 from reviewer.pdf_text import extract_paper, paper_from_text
-from reviewer.reviewing import ReviewDeps, excerpt_budget, meta_review, run_reviewer
+from reviewer.reviewing import (
+    ReviewDeps,
+    excerpt_budget,
+    meta_review,
+    reviewer_model,
+    run_reviewer,
+)
 
 SHRINK_ON_OVERFLOW = 0.6
 
@@ -53,7 +60,9 @@ class ReviewState(ReviewInput, total=False):
     flags: list[InjectionFlag]
     shown: Excerpt
     reviews: Annotated[list[ReviewerResult], operator.add]
-    meta: MetaReviewReply
+    failures: Annotated[list[ReviewerFailure], operator.add]
+    meta: MetaReviewReply | None
+    meta_error: str | None
     scores: dict[str, ScoreStats]
     decision: Decision
 
@@ -102,10 +111,24 @@ def fan_out(state: ReviewState, runtime: Runtime[ReviewDeps]) -> list[Send]:
     ]
 
 
+class NoReviewsError(AutoscholarError):
+    """Every reviewer failed; there is nothing to aggregate."""
+
+
 def review_one(task: ReviewerTask, runtime: Runtime[ReviewDeps]) -> dict[str, Any]:
-    """One reviewer; if the prompt still overflows the context, retry once on a shorter excerpt."""
+    """One reviewer; a reviewer whose replies never validate is recorded, not fatal."""
+    deps = runtime.context
     try:
-        return {"reviews": [run_reviewer(task["index"], task["shown"], runtime.context)]}
+        return {"reviews": [_review_within_context(task, deps)]}
+    except StructuredOutputError as exc:
+        model = reviewer_model(deps.settings, task["index"])
+        return {"failures": [ReviewerFailure(index=task["index"], model=model, error=str(exc))]}
+
+
+def _review_within_context(task: ReviewerTask, deps: ReviewDeps) -> ReviewerResult:
+    """If the prompt still overflows the context, retry once on a shorter excerpt."""
+    try:
+        return run_reviewer(task["index"], task["shown"], deps)
     except ContextLengthError:
         budget = int(task["shown"].budget_tokens * SHRINK_ON_OVERFLOW)
         shorter = budget_excerpt(task["paper"], budget)
@@ -115,12 +138,19 @@ def review_one(task: ReviewerTask, runtime: Runtime[ReviewDeps]) -> dict[str, An
             reason="the model reported a context overflow; excerpt shrunk and retried",
         )
         shorter = shorter.model_copy(update={"cut": [*shorter.cut, note]})
-        return {"reviews": [run_reviewer(task["index"], shorter, runtime.context)]}
+        return run_reviewer(task["index"], shorter, deps)
 
 
 def write_meta_review(state: ReviewState, runtime: Runtime[ReviewDeps]) -> dict[str, Any]:
-    """The area chair's consensus text over all reviews."""
-    return {"meta": meta_review(state["reviews"], state["paper"].title, runtime.context)}
+    """The area chair's consensus text over all reviews; a failure here keeps the reviews."""
+    reviews = state.get("reviews", [])
+    if not reviews:
+        errors = "; ".join(f.error[:200] for f in state.get("failures", []))
+        raise NoReviewsError(f"{state['paper'].source}: every reviewer failed ({errors})")
+    try:
+        return {"meta": meta_review(reviews, state["paper"].title, runtime.context)}
+    except StructuredOutputError as exc:
+        return {"meta": None, "meta_error": str(exc)}
 
 
 def decide_scores(state: ReviewState, runtime: Runtime[ReviewDeps]) -> dict[str, Any]:

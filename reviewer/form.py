@@ -12,8 +12,11 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Score4 = Annotated[int, Field(ge=1, le=4)]
-Text = Annotated[str, Field(min_length=1, max_length=600)]
-Items = Annotated[list[Text], Field(min_length=1, max_length=6)]
+# Bounds keep a complete reply within review.max_output_tokens even when a weak model rambles
+# (llama.cpp's grammar enforces string lengths and item counts, so the JSON always closes).
+Text = Annotated[str, Field(min_length=1, max_length=300)]
+Long = Annotated[str, Field(min_length=1, max_length=800)]
+Items = Annotated[list[Text], Field(min_length=1, max_length=4)]
 
 SCORE_FIELDS: tuple[str, ...] = (
     "Originality",
@@ -33,13 +36,13 @@ class ReviewForm(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    Summary: Text = Field(description="What the paper claims and does, in your words.")
+    Summary: Long = Field(description="What the paper claims and does, in your words.")
     Strengths: Items
     Weaknesses: Items
-    Questions: list[Text] = Field(max_length=6, description="Questions for the authors.")
-    Limitations: list[Text] = Field(max_length=6, description="Limitations and societal impact.")
+    Questions: list[Text] = Field(max_length=4, description="Questions for the authors.")
+    Limitations: list[Text] = Field(max_length=4, description="Limitations and societal impact.")
     Ethical_Concerns: bool = Field(description="True if the paper raises ethical concerns.")
-    Ethical_Concerns_Text: str = Field("", max_length=600, description="Which, if any.")
+    Ethical_Concerns_Text: str = Field("", max_length=300, description="Which, if any.")
     Originality: Score4
     Quality: Score4
     Clarity: Score4
@@ -56,7 +59,7 @@ class ReflectionReply(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    thought: str = Field(max_length=600, description="What to change and why, briefly.")
+    thought: str = Field(max_length=300, description="What to change and why, briefly.")
     review: ReviewForm
     done: bool = Field(description="True when the review needs no further revision.")
 
@@ -66,10 +69,10 @@ class MetaReviewReply(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    summary: Text = Field(description="The consensus of the reviews.")
+    summary: Long = Field(description="The consensus of the reviews.")
     strengths: Items
     weaknesses: Items
-    disagreements: list[Text] = Field(max_length=6, description="Where reviewers disagree.")
+    disagreements: list[Text] = Field(max_length=4, description="Where reviewers disagree.")
 
 
 class ReviewerResult(BaseModel):
@@ -86,6 +89,14 @@ class ReviewerResult(BaseModel):
     def final(self) -> ReviewForm:
         """The review after the last reflection."""
         return self.rounds[-1]
+
+
+class ReviewerFailure(BaseModel):
+    """A reviewer that produced no valid review; the ensemble goes on without it."""
+
+    index: int = Field(ge=0)
+    model: str
+    error: str
 
 
 class ScoreStats(BaseModel):
@@ -174,7 +185,9 @@ class ReviewReport(BaseModel):
     shown: Excerpt = Field(description="What the reviewers saw (text omitted in review.json).")
     injection_flags: list[InjectionFlag] = Field(default_factory=list)
     reviewers: list[ReviewerResult]
-    meta_review: MetaReviewReply
+    failures: list[ReviewerFailure] = Field(default_factory=list)
+    meta_review: MetaReviewReply | None
+    meta_review_error: str | None = None
     scores: dict[str, ScoreStats] = Field(description="Per score field, across final reviews.")
     decision: Decision
     usage: dict[str, float | int] = Field(description="Calls, tokens, cost, cache hits.")

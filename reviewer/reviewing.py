@@ -71,7 +71,7 @@ def excerpt_budget(deps: ReviewDeps) -> int:
     examples = sum(len(e.paper_excerpt) + 1500 for e in deps.fewshot) / CHARS_PER_TOKEN
     budget = int(
         context
-        - settings.llm.max_output_tokens
+        - settings.review.max_output_tokens
         - PROMPT_OVERHEAD_TOKENS
         - PREVIOUS_REVIEW_TOKENS
         - examples
@@ -128,7 +128,12 @@ def run_reviewer(index: int, shown: Excerpt, deps: ReviewDeps) -> ReviewerResult
     base = review_messages(shown, persona, deps.fewshot)
     temperature = settings.review.temperature
     review = gw.complete(
-        base, role="reviewer", schema=ReviewForm, model=model, temperature=temperature
+        base,
+        role="reviewer",
+        schema=ReviewForm,
+        model=model,
+        temperature=temperature,
+        max_tokens=settings.review.max_output_tokens,
     )
     rounds, thoughts, stopped = [review], [], False
     deps.notify(ProgressEvent(index, 0, total, done=total == 0))
@@ -142,7 +147,12 @@ def run_reviewer(index: int, shown: Excerpt, deps: ReviewDeps) -> ReviewerResult
             },
         ]
         reply = gw.complete(
-            messages, role="reviewer", schema=ReflectionReply, model=model, temperature=temperature
+            messages,
+            role="reviewer",
+            schema=ReflectionReply,
+            model=model,
+            temperature=temperature,
+            max_tokens=settings.review.max_output_tokens,
         )
         rounds.append(reply.review)
         thoughts.append(reply.thought)
@@ -176,4 +186,9 @@ def meta_review(results: list[ReviewerResult], title: str, deps: ReviewDeps) -> 
             ),
         },
     ]
-    return deps.gateway.complete(messages, role="meta_reviewer", schema=MetaReviewReply)
+    return deps.gateway.complete(
+        messages,
+        role="meta_reviewer",
+        schema=MetaReviewReply,
+        max_tokens=deps.settings.review.max_output_tokens,
+    )

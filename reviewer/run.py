@@ -35,7 +35,9 @@ def assemble_report(state: dict[str, Any], deps: ReviewDeps, wall_time_s: float)
         shown=state["shown"],
         injection_flags=state.get("flags", []),
         reviewers=reviews,
-        meta_review=state["meta"],
+        failures=sorted(state.get("failures", []), key=lambda f: f.index),
+        meta_review=state.get("meta"),
+        meta_review_error=state.get("meta_error"),
         scores=state["scores"],
         decision=state["decision"],
         usage={

@@ -136,3 +136,38 @@ def test_calibrated_decision_uses_threshold_and_probability(tmp_path: Path) -> N
     assert decision.decision == "accept" and decision.calibrated
     assert decision.probability == pytest.approx(1 / (1 + 2.718281828**-0.5), abs=1e-6)
     assert decide(5.9, None, threshold=6.0).decision == "reject"
+
+
+def test_a_failing_reviewer_is_recorded_and_the_rest_go_on(make_settings: SettingsFactory) -> None:
+    obey = obedient_reviewer()
+
+    def one_broken(request: LLMRequest) -> str:
+        if schema_name(request) != "MetaReviewReply" and "critical" in request.messages[1].content:
+            return "not json"
+        return obey(request)
+
+    settings_review = {"num_reflections": 0, "personas": ["balanced", "critical"]}
+    deps = _deps(make_settings, ScriptedLLM(one_broken), num_reviewers=2, **settings_review)
+    report = review({"paper_text": PAPER}, deps)
+    assert [r.index for r in report.reviewers] == [0]
+    assert [f.index for f in report.failures] == [1] and "not json" in report.failures[0].error
+    assert report.scores["Overall"].values == [4]
+
+
+def test_meta_review_failure_keeps_the_reviews(make_settings: SettingsFactory) -> None:
+    obey = obedient_reviewer()
+
+    def no_meta(request: LLMRequest) -> str:
+        return "{" if schema_name(request) == "MetaReviewReply" else obey(request)
+
+    report = review({"paper_text": PAPER}, _deps(make_settings, ScriptedLLM(no_meta)))
+    assert report.meta_review is None and "MetaReviewReply" in (report.meta_review_error or "")
+    assert len(report.reviewers) == 3 and report.decision.decision == "reject"
+
+
+def test_all_reviewers_failing_is_an_error(make_settings: SettingsFactory) -> None:
+    from graphs.review import NoReviewsError
+
+    deps = _deps(make_settings, ScriptedLLM(lambda request: "nope"), num_reflections=0)
+    with pytest.raises(NoReviewsError, match="every reviewer failed"):
+        review({"paper_text": PAPER, "paper_id": "p9"}, deps)
