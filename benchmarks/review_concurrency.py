@@ -1,6 +1,7 @@
 """Wall time of a 5-reviewer ensemble against a single reviewer, with 200 ms per LLM call.
 
-A local OpenAI-compatible server answers every call after a fixed 200 ms with JSON valid for
+The sample paper's text is extracted once, before timing. A local OpenAI-compatible server
+answers every call after a fixed 200 ms with JSON valid for
 the schema asked for. Three configurations run in the same process, on the same paper:
 one reviewer; five reviewers run concurrently (our graph); five reviewers one after another
 (LangGraph ``max_concurrency=1``, as The AI Scientist does). Each has 2 reflection rounds.
@@ -24,6 +25,7 @@ from benchmarks._common import chat_completion_body, emit_json, make_console, ve
 from gateway import Gateway, load_settings
 from gateway._litellm import load_litellm
 from graphs.review import build_review_graph
+from reviewer.pdf_text import extract_paper
 from reviewer.reviewing import ReviewDeps
 from reviewer.run import assemble_report
 from tests.unit.review_script import review_json
@@ -54,15 +56,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
         time.sleep(LATENCY_S)
         content = _reply_for(body)
-        counter = load_litellm().token_counter
-        reply = chat_completion_body(content)
-        reply["usage"] = {
-            "prompt_tokens": counter(model="gpt-4o", messages=body["messages"]),
-            "completion_tokens": counter(model="gpt-4o", text=content),
-        }
-        data = json.dumps(reply).encode()
-        with self.server.lock:
-            self.server.calls += 1
+        data = json.dumps(chat_completion_body(content)).encode()
+        with self.server.lock:  # tokens are counted after the timed runs, off the clock
+            self.server.exchanges.append((body["messages"], content))
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -76,17 +72,29 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     lock = threading.Lock()
-    calls = 0
+    exchanges: list[tuple[list[dict[str, str]], str]] = []  # noqa: RUF012
+
+
+def _tokens(exchanges: list[tuple[list[dict[str, str]], str]]) -> int:
+    """Prompt plus completion tokens of the exchanges (cl100k, litellm's default counter)."""
+    count = load_litellm().token_counter
+    return sum(
+        count(model="gpt-4o", messages=m) + count(model="gpt-4o", text=c) for m, c in exchanges
+    )
 
 
 def _inputs() -> dict[str, str]:
+    """The sample paper's text, extracted once before any timing (PDF work is not measured)."""
     if SAMPLE.is_file():
-        return {"pdf_path": str(SAMPLE)}
+        paper = extract_paper(SAMPLE, max_pages=50, max_mb=30)
+        return {"paper_text": paper.text, "paper_id": SAMPLE.stem, "title": paper.title}
     text = "Abstract\nA study.\n\n1 Introduction\n" + "Grokking is delayed generalisation. " * 400
     return {"paper_text": text, "paper_id": "synthetic"}
 
 
-def _run(url: str, reviewers: int, concurrency: int | None) -> dict[str, Any]:
+def _run(
+    server: _Server, url: str, inputs: dict[str, str], reviewers: int, concurrency: int | None
+) -> dict[str, Any]:
     settings = load_settings(
         "default",
         {
@@ -100,18 +108,18 @@ def _run(url: str, reviewers: int, concurrency: int | None) -> dict[str, Any]:
         },
     )
     deps = ReviewDeps(gateway=Gateway(settings), settings=settings)
+    server.exchanges.clear()
     config = {"max_concurrency": concurrency} if concurrency else {}
     start = time.perf_counter()
-    state = build_review_graph().invoke(_inputs(), config=config, context=deps)
+    state = build_review_graph().invoke(inputs, config=config, context=deps)
     wall = time.perf_counter() - start
     report = assemble_report(state, deps, wall)
-    review_entries = [e for e in deps.gateway.ledger.entries if e.role == "reviewer"]
-    tokens = sum(e.prompt_tokens + e.completion_tokens for e in review_entries)
     return {
         "wall_s": wall,
         "calls": len(deps.gateway.ledger.entries),
-        "tokens_per_review": tokens / reviewers,
         "overall": report.scores["Overall"].mean,
+        "exchanges": list(server.exchanges),
+        "reviewers": reviewers,
     }
 
 
@@ -121,16 +129,21 @@ def main() -> None:
     server = _Server(("127.0.0.1", 0), _Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    inputs = _inputs()
     try:
-        _run(url, 1, None)  # warm-up: imports, tokenizer, connection pool
+        _run(server, url, inputs, 1, None)  # warm-up: imports, connection pool
         results = {
-            "single": _run(url, 1, None),
-            "ensemble_concurrent": _run(url, 5, None),
-            "ensemble_sequential": _run(url, 5, 1),
+            "single": _run(server, url, inputs, 1, None),
+            "ensemble_concurrent": _run(server, url, inputs, 5, None),
+            "ensemble_sequential": _run(server, url, inputs, 5, 1),
         }
     finally:
         server.shutdown()
         server.server_close()
+    for r in results.values():
+        exchanges = r.pop("exchanges")
+        reviews = [x for x in exchanges if "area chair" not in x[0][0]["content"]]
+        r["tokens_per_review"] = _tokens(reviews) / r.pop("reviewers")
     ratio = results["ensemble_concurrent"]["wall_s"] / results["single"]["wall_s"]
     seq_ratio = results["ensemble_sequential"]["wall_s"] / results["single"]["wall_s"]
     console.print(f"Review wall time, {LATENCY_S * 1000:.0f} ms per LLM call, 2 reflections each")
