@@ -15,8 +15,11 @@ APT_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-latex-extra
 
 .PHONY: demo test test-all bench lint setup system-deps clean
 
+# Until the paper pipeline lands: structured ideas, then a full review of a sample PDF.
 demo: setup
 	$(BIN)/scientist demo --preset debug
+	$(BIN)/reviewer review samples/papers/multi_style_adapter.pdf --preset debug \
+		--out runs/demo-review
 
 test: setup lint
 	$(BIN)/python -m pytest -m "not slow and not live"
