@@ -109,8 +109,10 @@ class LocalModelSettings(_Strict):
     n_batch: int = Field(512, ge=32, description="Logical batch size for prompt processing.")
     n_ubatch: int = Field(512, ge=32, description="Physical batch size for prompt processing.")
     prompt_cache_mb: int = Field(
-        2048, ge=0, description="RAM for saved KV states, so calls that share a prompt prefix "
-        "(reflections, re-asks, reviewers of one paper) skip re-processing it; 0 turns it off.",
+        0, ge=0, description="RAM for llama.cpp's multi-prompt KV cache (off by default: each "
+        "saved state also copies a ~100 MB logits buffer the size limit does not count, and a "
+        "server's memory grew past 14 GB in one calibration run). The server always reuses the "
+        "longest prefix shared with the previous request.",
     )
     omp_wait_policy: Literal["PASSIVE", "ACTIVE"] = Field(
         "PASSIVE", description="OpenMP waiting; ACTIVE busy-waits and stalls on shared cores."

@@ -10,7 +10,7 @@ from typing import Any
 from gateway.ledger import Ledger
 from graphs.review import ReviewInput, build_review_graph
 from reviewer.form import PaperInfo, ReviewReport
-from reviewer.reviewing import ReviewDeps
+from reviewer.reviewing import ReviewDeps, reviewer_model
 
 
 def review(inputs: ReviewInput, deps: ReviewDeps, ledger_path: Path | None = None) -> ReviewReport:
@@ -18,8 +18,21 @@ def review(inputs: ReviewInput, deps: ReviewDeps, ledger_path: Path | None = Non
     ledger = Ledger(ledger_path)
     paper_deps = replace(deps, gateway=deps.gateway.with_ledger(ledger))
     start = time.perf_counter()
-    state = build_review_graph().invoke(inputs, context=paper_deps)
+    state = build_review_graph().invoke(inputs, config=graph_config(deps), context=paper_deps)
     return assemble_report(state, paper_deps, time.perf_counter() - start)
+
+
+def graph_config(deps: ReviewDeps) -> dict[str, Any]:
+    """Reviewers run concurrently, except when they all share the one embedded server.
+
+    The embedded llama.cpp server answers one request at a time and reuses the KV cache of
+    the longest prefix shared with the previous request. Run one after another, each
+    reviewer's reflections follow its own review and every reviewer after the first starts
+    on the paper prefix already processed; interleaved, they would evict each other's cache.
+    """
+    settings = deps.settings
+    models = {reviewer_model(settings, i) for i in range(settings.review.num_reviewers)}
+    return {"max_concurrency": 1} if models == {"local"} else {}
 
 
 def assemble_report(state: dict[str, Any], deps: ReviewDeps, wall_time_s: float) -> ReviewReport:

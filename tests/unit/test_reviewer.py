@@ -171,3 +171,16 @@ def test_all_reviewers_failing_is_an_error(make_settings: SettingsFactory) -> No
     deps = _deps(make_settings, ScriptedLLM(lambda request: "nope"), num_reflections=0)
     with pytest.raises(NoReviewsError, match="every reviewer failed"):
         review({"paper_text": PAPER, "paper_id": "p9"}, deps)
+
+
+def test_reviewers_run_concurrently_except_on_the_one_embedded_server(
+    make_settings: SettingsFactory,
+) -> None:
+    from reviewer.run import graph_config
+
+    script = ScriptedLLM([])
+    assert graph_config(_deps(make_settings, script)) == {"max_concurrency": 1}
+    remote = make_settings(llm={"models": {"reviewer": "openai/gpt-4o"}})
+    assert graph_config(ReviewDeps(gateway=Gateway(remote, backend=script), settings=remote)) == {}
+    mixed = make_settings(review={"models": ["local", "openai/gpt-4o"], "num_reviewers": 2})
+    assert graph_config(ReviewDeps(gateway=Gateway(mixed, backend=script), settings=mixed)) == {}
