@@ -20,7 +20,7 @@ from reviewer.fewshot import load_fewshot
 from reviewer.form import SCORE_FIELDS, ReviewReport
 from reviewer.report import write_outputs
 from reviewer.reviewing import ProgressEvent, ReviewDeps
-from reviewer.run import review
+from reviewer.run import graph_config, review
 
 app = typer.Typer(help="Review papers with a calibrated LLM ensemble.", no_args_is_help=True)
 out = Console()
@@ -149,7 +149,10 @@ def _review_all(papers: list[Path], deps: ReviewDeps, out_dir: Path, *, single: 
             except AutoscholarError as exc:
                 return pdf, exc, {}
 
-        workers = min(deps.settings.review.max_concurrent_papers, len(papers))
+        # One embedded server answers one request at a time: papers in parallel would only
+        # evict each other's prompt cache (see reviewer.run.graph_config).
+        parallel = graph_config(deps) == {}
+        workers = min(deps.settings.review.max_concurrent_papers if parallel else 1, len(papers))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(one, papers))
     failures = 0
