@@ -8,13 +8,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from gateway import Gateway, Settings
 from gateway.cli_support import fail, settings_from_flags, settings_json
 from gateway.errors import AutoscholarError
+from reviewer.calibration.cli import calibrate_command
 from reviewer.decision import load_calibration
 from reviewer.fewshot import load_fewshot
 from reviewer.form import SCORE_FIELDS, ReviewReport
@@ -169,32 +171,44 @@ def _review_all(papers: list[Path], deps: ReviewDeps, out_dir: Path, *, single: 
     return failures
 
 
-def summary(report: ReviewReport, paths: dict[str, Path]) -> Table:
-    """One screen: scores, decision, probability, tokens, cost, time, files."""
+def summary(report: ReviewReport, paths: dict[str, Path]) -> Group:
+    """One screen: decision, scores, probability and its provenance, tokens, cost, time, files."""
     d = report.decision
     prob = f"{d.probability:.2f}" if d.probability is not None else "n/a (uncalibrated)"
-    table = Table(
-        title=f"{report.paper.title or report.paper.source}: {d.decision.upper()} "
-        f"(mean Overall {d.overall_mean:.2f}, threshold {d.threshold:g}, "
-        f"P(accept) {prob})"
-    )
-    table.add_column("score")
-    table.add_column("mean", justify="right")
-    table.add_column("spread", justify="right")
-    table.add_column("reviewers", justify="left")
+    table = Table(title=report.paper.title or report.paper.source)
+    for column, justify in (
+        ("score", "left"),
+        ("mean", "right"),
+        ("spread", "right"),
+        ("reviewers", "left"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for name in SCORE_FIELDS:
         s = report.scores[name]
         table.add_row(
             name, f"{s.mean:.2f}", f"±{s.std:.2f} ({s.min}–{s.max})", " ".join(map(str, s.values))
         )
     u = report.usage
-    table.caption = (
-        f"{u['calls']} calls, {u['prompt_tokens']:,} prompt + "
-        f"{u['completion_tokens']:,} completion tokens, ${u['cost_usd']:.4f}, "
-        f"{report.wall_time_s:.0f} s; injection flags: {len(report.injection_flags)}; "
-        f"{d.provenance}\n" + "\n".join(f"{k}: {v}" for k, v in paths.items())
-    )
-    return table
+    lines: list[Table | Text] = [
+        Text(
+            f"{d.decision.upper()}: mean Overall {d.overall_mean:.2f}, threshold "
+            f"{d.threshold:g}, P(accept) {prob}",
+            style="bold",
+        ),
+        table,
+        Text(f"calibration: {d.provenance}"),
+        Text(
+            f"{u['calls']} calls, {u['prompt_tokens']:,} prompt + {u['completion_tokens']:,} "
+            f"completion tokens, ${u['cost_usd']:.4f}, {report.wall_time_s:.0f} s; "
+            f"injection flags: {len(report.injection_flags)}; failed reviewers: "
+            f"{len(report.failures)}"
+        ),
+        *(Text(f"{k}: {v}") for k, v in paths.items()),
+    ]
+    return Group(*lines)
+
+
+app.command("calibrate")(calibrate_command)
 
 
 @app.callback()

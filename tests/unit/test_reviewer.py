@@ -184,3 +184,35 @@ def test_reviewers_run_concurrently_except_on_the_one_embedded_server(
     assert graph_config(ReviewDeps(gateway=Gateway(remote, backend=script), settings=remote)) == {}
     mixed = make_settings(review={"models": ["local", "openai/gpt-4o"], "num_reviewers": 2})
     assert graph_config(ReviewDeps(gateway=Gateway(mixed, backend=script), settings=mixed)) == {}
+
+
+def test_review_uses_a_saved_calibration_and_shows_it(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    from reviewer.cli import build_deps, summary
+
+    path = tmp_path / "calibration.json"
+    path.write_text(
+        Calibration(
+            threshold=3.5,
+            calibrator=LogisticCalibrator(a=1.0, b=-3.5),
+            provenance="fitted on 20 test papers",
+        ).model_dump_json()
+    )
+    settings = make_settings(
+        review={"calibration_path": str(path), "num_reviewers": 2, "num_reflections": 0}
+    )
+    deps = build_deps(settings)
+    assert deps.calibration is not None
+    deps = replace(deps, gateway=Gateway(settings, backend=ScriptedLLM(obedient_reviewer())))
+    report = review({"paper_text": PAPER}, deps)
+    assert report.decision.decision == "accept" and report.decision.calibrated
+    assert report.decision.probability == pytest.approx(1 / (1 + 2.718281828**-0.5), abs=1e-6)
+    console = Console(record=True, width=200)
+    console.print(summary(report, {}))
+    text = console.export_text()
+    assert "P(accept) 0.62" in text and "fitted on 20 test papers" in text

@@ -1,0 +1,256 @@
+"""Metrics for an accept/reject target: pure functions of arrays, no I/O and no fitting.
+
+Conventions: ``y`` holds 1 (accept) and 0 (reject); ``score`` is any continuous number,
+higher meaning more likely accepted; ``decision`` is a vote in [0, 1] (0/1 for one
+reviewer, a fraction for an exact expectation over reviewers, in which case the metrics use
+the expected confusion matrix); ``prob`` is a probability in [0, 1].
+
+A metric without a value for its input (one class only, constant scores) raises
+:class:`UndefinedMetricError`; NaN or infinite inputs raise too. Nothing is set to 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from reviewer.calibration.errors import UndefinedMetricError
+
+FloatArray = npt.NDArray[np.float64]
+IndexArray = npt.NDArray[np.intp]
+
+
+def check_labels(y: npt.ArrayLike) -> FloatArray:
+    """``y`` as a float array of 0s and 1s; raises on anything else or on no data."""
+    arr = np.asarray(y, dtype=np.float64)
+    if arr.ndim != 1 or arr.size == 0:
+        raise UndefinedMetricError("labels must be a non-empty 1-D array")
+    if not np.all((arr == 0) | (arr == 1)):
+        raise UndefinedMetricError("labels must be 0 (reject) or 1 (accept)")
+    return arr
+
+
+def check_values(x: npt.ArrayLike, size: int, name: str, *, unit: bool = False) -> FloatArray:
+    """``x`` as a finite float array of ``size`` values (in [0, 1] when ``unit``)."""
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.shape != (size,):
+        raise UndefinedMetricError(f"{name} has shape {arr.shape}, expected ({size},)")
+    if not np.all(np.isfinite(arr)):
+        raise UndefinedMetricError(f"{name} holds {int(np.sum(~np.isfinite(arr)))} NaN/inf")
+    if unit and (arr.min() < 0 or arr.max() > 1):
+        raise UndefinedMetricError(f"{name} must lie in [0, 1]")
+    return arr
+
+
+def _both_classes(y: FloatArray, metric: str) -> tuple[int, int]:
+    positives = int(y.sum())
+    negatives = y.size - positives
+    if positives == 0 or negatives == 0:
+        raise UndefinedMetricError(f"{metric} needs both accepted and rejected papers")
+    return positives, negatives
+
+
+def average_ranks(x: FloatArray) -> FloatArray:
+    """1-based ranks; tied values share the average of their ranks."""
+    order = np.argsort(x, kind="mergesort")
+    sorted_x = x[order]
+    boundaries = np.flatnonzero(np.diff(sorted_x)) + 1
+    starts = np.concatenate(([0], boundaries))
+    ends = np.concatenate((boundaries, [x.size]))
+    ranks = np.empty(x.size)
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    return ranks
+
+
+def roc_auc(y: npt.ArrayLike, score: npt.ArrayLike) -> float:
+    """Area under the ROC curve of a continuous score (Mann-Whitney U; a tie counts 1/2)."""
+    labels = check_labels(y)
+    values = check_values(score, labels.size, "score")
+    positives, negatives = _both_classes(labels, "ROC-AUC")
+    rank_sum = average_ranks(values)[labels == 1].sum()
+    return float((rank_sum - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def roc_points(y: npt.ArrayLike, score: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """(FPR, TPR) at every distinct threshold, from (0, 0) to (1, 1); ties make one step."""
+    labels = check_labels(y)
+    values = check_values(score, labels.size, "score")
+    positives, negatives = _both_classes(labels, "ROC curve")
+    order = np.argsort(-values, kind="mergesort")
+    cut = np.flatnonzero(np.diff(values[order])) if values.size > 1 else np.array([], int)
+    last = np.concatenate((cut, [values.size - 1]))
+    tps = np.cumsum(labels[order])[last]
+    fps = (last + 1) - tps
+    return np.concatenate(([0.0], fps / negatives)), np.concatenate(([0.0], tps / positives))
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """Counts (expected counts for fractional votes) of the four outcomes."""
+
+    tp: float
+    fp: float
+    tn: float
+    fn: float
+
+
+def confusion(y: npt.ArrayLike, decision: npt.ArrayLike) -> Confusion:
+    """The (expected) confusion matrix of votes in [0, 1] against the labels."""
+    labels = check_labels(y)
+    votes = check_values(decision, labels.size, "decision", unit=True)
+    return Confusion(
+        tp=float(np.sum(votes * labels)),
+        fp=float(np.sum(votes * (1 - labels))),
+        tn=float(np.sum((1 - votes) * (1 - labels))),
+        fn=float(np.sum((1 - votes) * labels)),
+    )
+
+
+def accuracy(y: npt.ArrayLike, decision: npt.ArrayLike) -> float:
+    """Share of papers decided as they were."""
+    c = confusion(y, decision)
+    return (c.tp + c.tn) / (c.tp + c.fp + c.tn + c.fn)
+
+
+def _fpr(c: Confusion) -> float:
+    if c.fp + c.tn == 0:
+        raise UndefinedMetricError("FPR needs at least one rejected paper")
+    return c.fp / (c.fp + c.tn)
+
+
+def _fnr(c: Confusion) -> float:
+    if c.tp + c.fn == 0:
+        raise UndefinedMetricError("FNR needs at least one accepted paper")
+    return c.fn / (c.tp + c.fn)
+
+
+def false_positive_rate(y: npt.ArrayLike, decision: npt.ArrayLike) -> float:
+    """Share of rejected papers voted accept; needs a rejected paper."""
+    return _fpr(confusion(y, decision))
+
+
+def false_negative_rate(y: npt.ArrayLike, decision: npt.ArrayLike) -> float:
+    """Share of accepted papers voted reject; needs an accepted paper."""
+    return _fnr(confusion(y, decision))
+
+
+def balanced_accuracy(y: npt.ArrayLike, decision: npt.ArrayLike) -> float:
+    """Mean of the true-positive and true-negative rates; needs both classes."""
+    c = confusion(y, decision)
+    return 1 - (_fpr(c) + _fnr(c)) / 2
+
+
+def f1(y: npt.ArrayLike, decision: npt.ArrayLike) -> float:
+    """2TP / (2TP + FP + FN) for 'accept'; undefined with no accepted or accept-voted paper."""
+    c = confusion(y, decision)
+    if c.tp + c.fp + c.fn == 0:
+        raise UndefinedMetricError("F1 needs an accepted paper or an accept vote")
+    return 2 * c.tp / (2 * c.tp + c.fp + c.fn)
+
+
+def spearman(x: npt.ArrayLike, z: npt.ArrayLike) -> float:
+    """Spearman's rank correlation (Pearson on average ranks); undefined if either is constant."""
+    a = np.asarray(x, dtype=np.float64)
+    ra = average_ranks(check_values(a, a.size, "x"))
+    rb = average_ranks(check_values(z, a.size, "z"))
+    if a.size < 2 or np.ptp(ra) == 0 or np.ptp(rb) == 0:
+        raise UndefinedMetricError("Spearman needs two non-constant series")
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    return float(np.sum(ra * rb) / np.sqrt(np.sum(ra * ra) * np.sum(rb * rb)))
+
+
+def brier(y: npt.ArrayLike, prob: npt.ArrayLike) -> float:
+    """Mean squared difference between the accept probability and the outcome."""
+    labels = check_labels(y)
+    p = check_values(prob, labels.size, "probability", unit=True)
+    return float(np.mean((p - labels) ** 2))
+
+
+@dataclass(frozen=True)
+class ReliabilityBin:
+    """One equal-width probability bin: its papers' mean probability and accept rate."""
+
+    lo: float
+    hi: float
+    count: int
+    mean_probability: float
+    accept_rate: float
+
+
+def _binned(
+    y: npt.ArrayLike, prob: npt.ArrayLike, n_bins: int
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Bin edges, and per bin: count, sum of probabilities, number accepted."""
+    labels = check_labels(y)
+    p = check_values(prob, labels.size, "probability", unit=True)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    index = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, n_bins - 1)
+    counts = np.bincount(index, minlength=n_bins).astype(np.float64)
+    sums = np.bincount(index, weights=p, minlength=n_bins).astype(np.float64)
+    accepted = np.bincount(index, weights=labels, minlength=n_bins).astype(np.float64)
+    return edges, counts, sums, accepted
+
+
+def reliability_bins(
+    y: npt.ArrayLike, prob: npt.ArrayLike, n_bins: int = 10
+) -> list[ReliabilityBin]:
+    """Non-empty bins of [0, 1] (the last one closed) with their calibration statistics."""
+    edges, counts, sums, accepted = _binned(y, prob, n_bins)
+    return [
+        ReliabilityBin(
+            lo=float(edges[b]),
+            hi=float(edges[b + 1]),
+            count=int(counts[b]),
+            mean_probability=float(sums[b] / counts[b]),
+            accept_rate=float(accepted[b] / counts[b]),
+        )
+        for b in np.flatnonzero(counts)
+    ]
+
+
+def expected_calibration_error(y: npt.ArrayLike, prob: npt.ArrayLike, n_bins: int = 10) -> float:
+    """Count-weighted mean |mean probability - accept rate| over equal-width bins."""
+    _, counts, sums, accepted = _binned(y, prob, n_bins)
+    return float(np.sum(np.abs(sums - accepted)) / counts.sum())
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A percentile bootstrap interval and how many resamples had no value (skipped)."""
+
+    lo: float
+    hi: float
+    used: int
+    skipped: int
+
+
+def bootstrap_ci(
+    statistic: Callable[[IndexArray], float],
+    n: int,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Interval:
+    """Percentile interval of ``statistic(indices)`` over papers resampled with replacement.
+
+    A resample where the statistic is undefined (e.g. one class only, for ROC-AUC) is
+    skipped and counted; the same seed gives the same resamples for every statistic.
+    """
+    rng = np.random.default_rng(seed)
+    values: list[float] = []
+    skipped = 0
+    for _ in range(n_resamples):
+        idx = rng.integers(0, n, size=n)
+        try:
+            values.append(statistic(idx))
+        except UndefinedMetricError:
+            skipped += 1
+    if not values:
+        raise UndefinedMetricError(f"no bootstrap resample had a value ({skipped} skipped)")
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(values, [tail, 100 - tail])
+    return Interval(lo=float(lo), hi=float(hi), used=len(values), skipped=skipped)
