@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gateway.errors import AutoscholarError
 from gateway.settings import Settings, load_settings, parse_assignments
 
 console = Console(stderr=True, soft_wrap=True)
+
+PresetOpt = Annotated[
+    str | None, typer.Option("--preset", help="debug, default, quality or a JSON path.")
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a setting: section.field=value (repeatable)."),
+]
 
 
 def settings_from_flags(preset: str | None, assignments: list[str] | None) -> Settings:
@@ -28,3 +38,22 @@ def fail(exc: AutoscholarError) -> int:
     """Print a typed error for a person and return the exit code."""
     console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}")
     return 2
+
+
+def print_settings(preset: str | None, assignments: list[str] | None) -> None:
+    """The ``settings`` command of both CLIs: effective settings as JSON, or a clear error."""
+    try:
+        Console().print_json(settings_json(settings_from_flags(preset, assignments)))
+    except AutoscholarError as exc:
+        raise typer.Exit(fail(exc)) from exc
+
+
+def progress_bars(stderr: Console | None = None) -> Progress:
+    """The progress display used for long work: description, bar, n/m, elapsed."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    return Progress(*columns, console=stderr or console)

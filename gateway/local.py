@@ -97,8 +97,11 @@ def server_command(model_file: Path, port: int, settings: LocalModelSettings) ->
         "--verbose": "False",
     }
     if settings.prompt_cache_mb > 0:
-        args |= {"--cache": "True", "--cache_type": "ram",
-                 "--cache_size": str(settings.prompt_cache_mb * 2**20)}
+        args |= {
+            "--cache": "True",
+            "--cache_type": "ram",
+            "--cache_size": str(settings.prompt_cache_mb * 2**20),
+        }
     flat = [item for pair in args.items() for item in pair]
     return [sys.executable, "-m", "gateway._serve", "--parent-pid", str(os.getpid()), *flat]
 

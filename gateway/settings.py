@@ -109,7 +109,9 @@ class LocalModelSettings(_Strict):
     n_batch: int = Field(512, ge=32, description="Logical batch size for prompt processing.")
     n_ubatch: int = Field(512, ge=32, description="Physical batch size for prompt processing.")
     prompt_cache_mb: int = Field(
-        0, ge=0, description="RAM for llama.cpp's multi-prompt KV cache (off by default: each "
+        0,
+        ge=0,
+        description="RAM for llama.cpp's multi-prompt KV cache (off by default: each "
         "saved state also copies a ~100 MB logits buffer the size limit does not count, and a "
         "server's memory grew past 14 GB in one calibration run). The server always reuses the "
         "longest prefix shared with the previous request.",

@@ -9,12 +9,18 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console, Group
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from gateway import Gateway, Settings
-from gateway.cli_support import fail, settings_from_flags, settings_json
+from gateway.cli_support import (
+    PresetOpt,
+    SetOpt,
+    fail,
+    print_settings,
+    progress_bars,
+    settings_from_flags,
+)
 from gateway.errors import AutoscholarError
 from reviewer.calibration.cli import calibrate_command
 from reviewer.decision import load_calibration
@@ -28,17 +34,11 @@ app = typer.Typer(help="Review papers with a calibrated LLM ensemble.", no_args_
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
 
-PresetOpt = Annotated[str | None, typer.Option(help="debug, default, quality or a JSON path.")]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="section.field=value")]
-
 
 @app.command()
 def settings(preset: PresetOpt = None, set_: SetOpt = None) -> None:
     """Print the effective settings (preset < environment < --set), secrets masked."""
-    try:
-        out.print_json(settings_json(settings_from_flags(preset, set_)))
-    except AutoscholarError as exc:
-        raise typer.Exit(fail(exc)) from exc
+    print_settings(preset, set_)
 
 
 def review_settings(preset: str | None, set_: list[str] | None, **flags: Any) -> Settings:
@@ -120,13 +120,7 @@ def review_command(
 
 def _review_all(papers: list[Path], deps: ReviewDeps, out_dir: Path, *, single: bool) -> int:
     """Review papers concurrently (bounded); print a summary per paper; count failures."""
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err) as progress:
+    with progress_bars(err) as progress:
 
         def one(pdf: Path) -> tuple[Path, ReviewReport | AutoscholarError, dict[str, Path]]:
             target = out_dir if single else out_dir / pdf.stem

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from gateway.cli_support import fail, settings_from_flags, settings_json
+from gateway.cli_support import (
+    PresetOpt,
+    SetOpt,
+    fail,
+    print_settings,
+    settings_from_flags,
+)
 from gateway.errors import AutoscholarError
 from gateway.report import summary_table
 from scientist.demo import run_demo
@@ -17,22 +21,11 @@ app = typer.Typer(help="Generate research papers from code templates.", no_args_
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
 
-PresetOpt = Annotated[
-    str | None, typer.Option("--preset", help="debug, default, quality or a JSON path.")
-]
-SetOpt = Annotated[
-    list[str] | None,
-    typer.Option("--set", help="Override a setting: section.field=value (repeatable)."),
-]
-
 
 @app.command()
 def settings(preset: PresetOpt = None, set_: SetOpt = None) -> None:
     """Print the effective settings (preset < environment < --set), secrets masked."""
-    try:
-        out.print_json(settings_json(settings_from_flags(preset, set_)))
-    except AutoscholarError as exc:
-        raise typer.Exit(fail(exc)) from exc
+    print_settings(preset, set_)
 
 
 @app.command()

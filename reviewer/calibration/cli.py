@@ -8,11 +8,10 @@ from typing import Annotated, get_args
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from gateway import Gateway
-from gateway.cli_support import fail
+from gateway.cli_support import fail, progress_bars
 from gateway.errors import AutoscholarError
 from reviewer.calibration.evaluate import Row
 from reviewer.calibration.fit import CalibratorKind
@@ -135,13 +134,7 @@ def model_deps(
 
 
 def _with_progress(options: CalibrateOptions, deps: ReviewDeps) -> Outcome:
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err) as progress:
+    with progress_bars(err) as progress:
         task = progress.add_task("reviewing papers", total=options.limit)
 
         def on_paper(paper_id: str, status: PaperStatus, detail: str) -> None:
