@@ -38,7 +38,11 @@ def test_review_of_a_real_pdf_with_the_embedded_model(
     report = review({"pdf_path": str(pdf_fixtures.injected)}, deps)
     paths = write_outputs(report, tmp_path / "out")
     stored = ReviewReport.model_validate_json(paths["json"].read_text())
-    assert len(stored.reviewers) == 2 and all(1 <= len(r.rounds) <= 2 for r in stored.reviewers)
+    # The 135M model can still fail a reviewer's schema after its re-ask; that reviewer is
+    # recorded as failed and the ensemble goes on (never silently dropped).
+    failures = [f.error for f in stored.failures]
+    assert len(stored.reviewers) + len(failures) == 2 and stored.reviewers, failures
+    assert all(1 <= len(r.rounds) <= 2 for r in stored.reviewers)
     assert 1 <= stored.scores["Overall"].mean <= 10
     assert stored.decision.calibrated is False and stored.decision.probability is None
     assert {f.kind for f in stored.injection_flags} == {"instruction", "hidden_text"}
