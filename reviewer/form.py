@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 Score4 = Annotated[int, Field(ge=1, le=4)]
 # Bounds keep a complete reply within review.max_output_tokens even when a weak model rambles
 # (llama.cpp's grammar enforces string lengths and item counts, so the JSON always closes).
-Text = Annotated[str, Field(min_length=1, max_length=250)]
-Long = Annotated[str, Field(min_length=1, max_length=600)]
+Text = Annotated[str, Field(min_length=1, max_length=300)]
+Long = Annotated[str, Field(min_length=1, max_length=800)]
 Items = Annotated[list[Text], Field(min_length=1, max_length=4)]
 
 SCORE_FIELDS: tuple[str, ...] = (
