@@ -12,8 +12,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Score4 = Annotated[int, Field(ge=1, le=4)]
-# Bounds keep a complete reply within review.max_output_tokens even when a weak model rambles
-# (llama.cpp's grammar enforces string lengths and item counts, so the JSON always closes).
+# Bounds keep a reply within review.max_output_tokens in practice even when a weak model rambles
+# (llama.cpp's grammar enforces string lengths and item counts; a reply cut off anyway is
+# re-asked, then recorded as a failed reviewer).
 Text = Annotated[str, Field(min_length=1, max_length=300)]
 Long = Annotated[str, Field(min_length=1, max_length=800)]
 Items = Annotated[list[Text], Field(min_length=1, max_length=4)]
