@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from gateway import Gateway, Settings
 from gateway.prompts import render
@@ -120,21 +121,26 @@ def review_messages(
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
+class SamplingArgs(TypedDict):
+    """What every call of one reviewer shares."""
+
+    model: str
+    temperature: float
+    max_tokens: int
+
+
 def run_reviewer(index: int, shown: Excerpt, deps: ReviewDeps) -> ReviewerResult:
     """Reviewer ``index``: a review, then up to ``num_reflections`` rounds until it is done."""
     settings, gw = deps.settings, deps.gateway
     model, persona = reviewer_model(settings, index), reviewer_persona(settings, index)
     total = settings.review.num_reflections
     base = review_messages(shown, persona, deps.fewshot)
-    temperature = settings.review.temperature
-    review = gw.complete(
-        base,
-        role="reviewer",
-        schema=ReviewForm,
+    sampling = SamplingArgs(
         model=model,
-        temperature=temperature,
+        temperature=settings.review.temperature,
         max_tokens=settings.review.max_output_tokens,
     )
+    review = gw.complete(base, role="reviewer", schema=ReviewForm, **sampling)
     rounds, thoughts, stopped = [review], [], False
     deps.notify(ProgressEvent(index, 0, total, done=total == 0))
     for number in range(1, total + 1):
@@ -146,14 +152,7 @@ def run_reviewer(index: int, shown: Excerpt, deps: ReviewDeps) -> ReviewerResult
                 "content": render(PROMPTS, "reflection_user.j2", round=number, total=total),
             },
         ]
-        reply = gw.complete(
-            messages,
-            role="reviewer",
-            schema=ReflectionReply,
-            model=model,
-            temperature=temperature,
-            max_tokens=settings.review.max_output_tokens,
-        )
+        reply = gw.complete(messages, role="reviewer", schema=ReflectionReply, **sampling)
         rounds.append(reply.review)
         thoughts.append(reply.thought)
         deps.notify(ProgressEvent(index, number, total, done=reply.done or number == total))
