@@ -16,6 +16,10 @@ from gateway.cli_support import (
 from gateway.errors import AutoscholarError
 from gateway.report import summary_table
 from scientist.demo import run_demo
+from scientist.experiments import cli as experiments_cli
+from scientist.ideas import cli as ideas_cli
+from scientist.literature import cli as literature_cli
+from scientist.writeup import cli as writeup_cli
 
 app = typer.Typer(help="Generate research papers from code templates.", no_args_is_help=True)
 out = Console()
@@ -60,6 +64,10 @@ def demo(preset: PresetOpt = "debug", set_: SetOpt = None, count: int = 2) -> No
     out.print(table)
     out.print(summary_table(result.totals))
     out.print(f"run folder: {result.run_dir}")
+
+
+for _stage in (ideas_cli, literature_cli, experiments_cli, writeup_cli):
+    _stage.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,13 @@
+"""Typed errors of the paper-writing side; each message says what to do."""
+
+from __future__ import annotations
+
+from gateway.errors import AutoscholarError
+
+
+class TemplateError(AutoscholarError):
+    """A research template is missing, incomplete or malformed."""
+
+
+class RunStoreError(AutoscholarError):
+    """A run folder is missing or not a run folder."""

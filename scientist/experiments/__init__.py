@@ -1,0 +1,1 @@
+"""Experiment stage: sandboxed runner and Aider-driven coding rounds."""

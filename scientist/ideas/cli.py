@@ -1,0 +1,9 @@
+"""``scientist`` commands of the ideas stage, registered on the main app."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this stage's commands to ``app``."""

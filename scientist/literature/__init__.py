@@ -1,0 +1,1 @@
+"""Literature layer: Semantic Scholar, OpenAlex and an offline BM25 index behind one interface."""

@@ -1,0 +1,1 @@
+"""Write-up stage: per-section LaTeX, citations, compile-and-fix."""
