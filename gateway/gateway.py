@@ -277,9 +277,8 @@ class Gateway:
         self._checked_keys.add(request.model)
 
     def _check_budget(self, request: LLMRequest) -> None:
+        # The ledger decides: a scoped ledger (one idea) has a budget of its own.
         budget = self.settings.budget
-        if budget.max_total_tokens is None and budget.max_cost_usd is None:
-            return
         prompt = estimate_prompt_tokens(request)
         cost = price(request.model, prompt, request.max_tokens)
         self.ledger.check_budget(budget, tokens=prompt + request.max_tokens, cost_usd=cost)

@@ -53,12 +53,14 @@ def sum_entries(entries: Iterable[LedgerEntry]) -> Totals:
 class Ledger:
     """Thread-safe list of calls, mirrored line by line to ``ledger.jsonl`` when given a path."""
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, *, resume: bool = False) -> None:
         self.path = path
         self._entries: list[LedgerEntry] = []
         self._lock = threading.Lock()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+            if resume and path.is_file():
+                self._entries = read_entries(path)
 
     def record(self, entry: LedgerEntry) -> None:
         """Append ``entry`` (and its JSON line to the file)."""
@@ -96,3 +98,46 @@ class Ledger:
                 f"${cost_usd:.4f}, the budget is ${budget.max_cost_usd:.2f}. Raise "
                 "budget.max_cost_usd (AUTOSCHOLAR_BUDGET__MAX_COST_USD) to go on."
             )
+
+
+def read_entries(path: Path) -> list[LedgerEntry]:
+    """The rows of a ``ledger.jsonl``; a torn last line (a killed writer) is skipped."""
+    entries: list[LedgerEntry] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            entries.append(LedgerEntry.model_validate_json(line))
+        except ValueError:
+            continue
+    return entries
+
+
+class ScopedLedger(Ledger):
+    """A ledger for one part of a run (one idea) that also records into the run's ledger.
+
+    Its own budget is checked first, then the run's: an idea stops at its cap, and the run
+    stops at the run's cap whichever idea spends the last dollar.
+    """
+
+    def __init__(
+        self,
+        path: Path | None,
+        parent: Ledger,
+        budget: BudgetSettings,
+        *,
+        resume: bool = False,
+    ) -> None:
+        super().__init__(path, resume=resume)
+        self.parent = parent
+        self.budget = budget
+
+    def record(self, entry: LedgerEntry) -> None:
+        """Record here and in the parent ledger."""
+        super().record(entry)
+        self.parent.record(entry)
+
+    def check_budget(self, budget: BudgetSettings, *, tokens: int, cost_usd: float) -> None:
+        """Check this scope's budget, then the run's (``budget``)."""
+        super().check_budget(self.budget, tokens=tokens, cost_usd=cost_usd)
+        self.parent.check_budget(budget, tokens=tokens, cost_usd=cost_usd)

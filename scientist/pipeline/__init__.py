@@ -1,0 +1,1 @@
+"""The paper pipeline: ideas → experiments → write-up → review, resumable, per idea isolated."""

@@ -1,0 +1,69 @@
+"""What the paper graph's nodes need, passed as LangGraph's runtime context (tests swap parts)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from gateway import Gateway, Settings
+from gateway.ledger import Ledger, ScopedLedger
+from gateway.settings import BudgetSettings
+from scientist.pipeline.models import CopilotReply, CopilotRequest, PipelineEvent
+from scientist.runstore import RunPaths
+from scientist.template import Template
+
+if TYPE_CHECKING:
+    from reviewer.decision import Calibration
+    from reviewer.fewshot import FewshotExample
+    from scientist.experiments.editor import CodeEditor
+    from scientist.experiments.runner import Runner
+    from scientist.literature.models import Literature
+    from scientist.writeup.compile import LatexCompiler
+
+Copilot = Callable[[CopilotRequest], CopilotReply]
+
+
+@dataclass
+class PipelineDeps:
+    """Gateway, literature, code editor, runner, LaTeX compiler and review inputs of one run."""
+
+    settings: Settings
+    gateway: Gateway
+    template: Template
+    run: RunPaths
+    literature: Literature
+    editor: CodeEditor
+    runner: Runner
+    compiler: LatexCompiler
+    calibration: Calibration | None = None
+    fewshot: list[FewshotExample] = field(default_factory=list)
+    copilot: Copilot | None = None
+    on_event: Callable[[PipelineEvent], None] | None = None
+    clock: Callable[[], float] = time.time
+    _idea_gateways: dict[str, Gateway] = field(default_factory=dict, repr=False)
+
+    def notify(self, event: PipelineEvent) -> None:
+        """Report progress if anyone listens."""
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def idea_gateway(self, name: str, folder_ledger: str) -> Gateway:
+        """The gateway of one idea: its own ledger and budget, chained to the run's."""
+        if name not in self._idea_gateways:
+            pipeline = self.settings.pipeline
+            budget = BudgetSettings(
+                max_cost_usd=pipeline.idea_max_cost_usd,
+                max_total_tokens=pipeline.idea_max_total_tokens,
+            )
+            ledger = ScopedLedger(
+                self.run.root / folder_ledger, self.gateway.ledger, budget, resume=True
+            )
+            self._idea_gateways[name] = self.gateway.with_ledger(ledger)
+        return self._idea_gateways[name]
+
+    @property
+    def run_ledger(self) -> Ledger:
+        """The run's ledger (every call of every idea)."""
+        return self.gateway.ledger

@@ -1,0 +1,111 @@
+"""Records of the paper pipeline: per-idea outcome, events, the run manifest (``run.json``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Stage = Literal["ideas", "experiments", "writeup", "review", "improve"]
+IdeaStatus = Literal["pending", "running", "done", "failed", "stopped: budget", "cancelled"]
+STAGES: tuple[Stage, ...] = ("ideas", "experiments", "writeup", "review", "improve")
+
+
+class StageUsage(BaseModel):
+    """Time, calls, tokens and cost of one stage (of one idea, or of the ideas stage)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seconds: float = 0.0
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class IdeaOutcome(BaseModel):
+    """Where one idea got to, and what it produced."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    title: str = ""
+    status: IdeaStatus = "pending"
+    stage: Stage = "experiments"
+    reason: str | None = Field(None, description="Why it failed or stopped.")
+    folder: str = ""
+    paper_pdf: str | None = None
+    review_json: str | None = None
+    overall: float | None = Field(None, description="Mean Overall score of the review.")
+    decision: str | None = None
+    accept_probability: float | None = None
+    revised_overall: float | None = Field(None, description="Overall after the --improve revision.")
+    usage: dict[str, StageUsage] = Field(default_factory=dict, description="Per stage.")
+
+    @property
+    def cost_usd(self) -> float:
+        """Spend over all stages."""
+        return sum(u.cost_usd for u in self.usage.values())
+
+    @property
+    def tokens(self) -> int:
+        """Prompt plus completion tokens over all stages."""
+        return sum(u.prompt_tokens + u.completion_tokens for u in self.usage.values())
+
+    @property
+    def seconds(self) -> float:
+        """Wall time over all stages."""
+        return sum(u.seconds for u in self.usage.values())
+
+
+class PipelineEvent(BaseModel):
+    """A progress event for the live view, the service and logs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    idea: str | None = Field(None, description="None for run-level events (the ideas stage).")
+    stage: Stage
+    status: Literal["started", "done", "failed", "stopped", "waiting"]
+    detail: str = ""
+
+
+class CopilotReply(BaseModel):
+    """A human's answer at the end of a stage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["approve", "edit", "feedback"]
+    text: str = Field("", description="Feedback for the redo, or the edited artifact.")
+
+
+class CopilotRequest(BaseModel):
+    """What the pipeline shows a human at the end of a stage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stage: Stage
+    idea: str | None = None
+    summary: str
+    editable: str = Field("", description="The artifact an 'edit' replaces (JSON or text).")
+
+
+class RunManifest(BaseModel):
+    """``run.json``: settings, versions, timings, per-stage usage and every idea's outcome."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    template: str
+    status: Literal["running", "done", "failed", "interrupted"] = "running"
+    reason: str | None = None
+    started_at: str
+    finished_at: str | None = None
+    wall_s: float = 0.0
+    preset: str = Field("default", description="Preset the run's settings were built from.")
+    overrides: list[str] = Field(
+        default_factory=list, description="--set assignments, replayed by `scientist resume`."
+    )
+    versions: dict[str, str] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    ideas_stage: StageUsage = Field(default_factory=StageUsage)
+    ideas: list[IdeaOutcome] = Field(default_factory=list)
+    totals: dict[str, Any] = Field(default_factory=dict, description="Ledger totals.")

@@ -1,0 +1,233 @@
+"""Start or resume a paper run: build the deps, drive the graph, answer co-pilot pauses."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.types import Command
+
+from gateway import Gateway, Settings
+from gateway.cache import ResponseCache
+from gateway.ledger import Ledger
+from gateway.settings import load_settings
+from graphs.paper import build_paper_graph
+from scientist.errors import RunStoreError
+from scientist.experiments.models import (
+    ExperimentRecord,
+    FigureNote,
+    GroupResult,
+    RoundRecord,
+    RunOutcome,
+)
+from scientist.ideas.models import Idea
+from scientist.pipeline import stages
+from scientist.pipeline.deps import Copilot, PipelineDeps
+from scientist.pipeline.models import (
+    CopilotRequest,
+    IdeaOutcome,
+    PipelineEvent,
+    RunManifest,
+    StageUsage,
+)
+from scientist.runstore import RunPaths, new_run, open_run
+from scientist.template import load_template
+
+THREAD: RunnableConfig = {"configurable": {"thread_id": "paper"}}
+# Our types that live in checkpoints; anything else is refused when a checkpoint is read.
+CHECKPOINT_TYPES: tuple[type, ...] = (
+    Idea,
+    StageUsage,
+    IdeaOutcome,
+    ExperimentRecord,
+    RunOutcome,
+    GroupResult,
+    RoundRecord,
+    FigureNote,
+)
+VERSIONED = ("autoscholar", "langgraph", "litellm", "pydantic", "llama_cpp_python")
+
+
+@dataclass
+class RunRequest:
+    """What to run: template, preset and overrides (replayed on resume), and the extras."""
+
+    template: str
+    preset: str = "default"
+    overrides: list[str] = field(default_factory=list)
+    copilot: Copilot | None = None
+    on_event: Callable[[PipelineEvent], None] | None = None
+
+
+def settings_for(preset: str, overrides: list[str]) -> Settings:
+    """Settings from a preset and ``--set`` pairs (the environment applies too)."""
+    from gateway.settings import parse_assignments
+
+    return load_settings(preset, parse_assignments(overrides))
+
+
+def real_deps(settings: Settings, run: RunPaths, request: RunRequest) -> PipelineDeps:
+    """Deps with the real gateway, literature cascade, Aider, sandbox runner and latexmk."""
+    from reviewer.decision import load_calibration
+    from reviewer.fewshot import load_fewshot
+    from scientist.experiments.editor import AiderCLI
+    from scientist.experiments.runner import SandboxRunner
+    from scientist.literature import build_literature
+    from scientist.writeup.stage import compiler_for
+
+    review = settings.review
+    return PipelineDeps(
+        settings=settings,
+        gateway=run_gateway(settings, run),
+        template=load_template(request.template),
+        run=run,
+        literature=build_literature(settings),
+        editor=AiderCLI(settings),
+        runner=SandboxRunner.from_settings(settings.experiments),
+        compiler=compiler_for(settings.writing.pdf_engine),
+        calibration=load_calibration(review.calibration_path) if review.calibration_path else None,
+        fewshot=load_fewshot(review.num_fewshot),
+        copilot=request.copilot,
+        on_event=request.on_event,
+    )
+
+
+def run_gateway(settings: Settings, run: RunPaths) -> Gateway:
+    """The run's gateway: cache per settings, ledger.jsonl reloaded so budgets span resumes."""
+    cache = ResponseCache(settings.cache_file()) if settings.llm.cache_enabled else None
+    return Gateway(settings, ledger=Ledger(run.ledger, resume=True), cache=cache)
+
+
+@contextmanager
+def checkpointer(run: RunPaths) -> Iterator[SqliteSaver]:
+    """A SqliteSaver on ``checkpoints.sqlite`` in the run folder."""
+    conn = sqlite3.connect(run.checkpoints, check_same_thread=False)
+    try:
+        yield SqliteSaver(conn, serde=JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES))
+    finally:
+        conn.close()
+
+
+def start_manifest(run: RunPaths, request: RunRequest, settings: Settings) -> None:
+    """run.json at the start: what was asked, with which versions."""
+    manifest = RunManifest(
+        template=request.template,
+        started_at=datetime.now(UTC).isoformat(),
+        preset=request.preset,
+        overrides=request.overrides,
+        versions=_versions(),
+        settings=json.loads(settings.model_dump_json()),
+    )
+    run.run_json.write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+
+
+def _versions() -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name in VERSIONED:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def drive(deps: PipelineDeps, saver: SqliteSaver, *, resume: bool) -> dict[str, Any]:
+    """Invoke the graph until it ends, answering each co-pilot pause."""
+    graph = build_paper_graph(saver)
+    config: dict[str, Any] = {
+        **THREAD,
+        "max_concurrency": deps.settings.pipeline.max_concurrent_ideas,
+    }
+    payload: Any = None if resume and graph.get_state(config).values else {}
+    while True:
+        graph.invoke(payload, config=config, context=deps)
+        pending = [i for task in graph.get_state(config).tasks for i in task.interrupts]
+        if not pending:
+            return dict(graph.get_state(config).values)
+        if deps.copilot is None:
+            raise RunStoreError("The run is paused for a co-pilot answer; resume with --copilot.")
+        answers = {
+            item.id: deps.copilot(CopilotRequest.model_validate(item.value)).model_dump()
+            for item in pending
+        }
+        payload = Command(resume=answers)
+
+
+def execute(
+    run: RunPaths, request: RunRequest, *, resume: bool, deps: PipelineDeps | None = None
+) -> RunManifest:
+    """Run (or resume) the graph in ``run``; run.json records the outcome either way."""
+    settings = deps.settings if deps else settings_for(request.preset, request.overrides)
+    if not resume:
+        start_manifest(run, request, settings)
+    deps = deps or real_deps(settings, run, request)
+    with checkpointer(run) as saver:
+        try:
+            state = drive(deps, saver, resume=resume)
+        except KeyboardInterrupt:
+            stages.write_manifest(deps, _state(saver), status="interrupted")
+            raise
+        except Exception as exc:
+            manifest = stages.write_manifest(deps, _state(saver), status="failed")
+            manifest.reason = f"{type(exc).__name__}: {exc}"
+            run.run_json.write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+            raise
+    return stages.write_manifest(deps, state, status="done")  # type: ignore[arg-type]
+
+
+def _state(saver: SqliteSaver) -> Any:
+    snapshot = build_paper_graph(saver).get_state(THREAD)
+    return dict(snapshot.values)
+
+
+def run_pipeline(
+    request: RunRequest, *, deps_factory: Callable[..., PipelineDeps] | None = None
+) -> tuple[RunPaths, RunManifest]:
+    """A new run folder for ``request.template``, run to the end."""
+    settings = settings_for(request.preset, request.overrides)
+    template = load_template(request.template)
+    run = new_run(settings.runs_dir, template.name)
+    deps = (deps_factory or real_deps)(settings, run, request)
+    return run, execute(run, request, resume=False, deps=deps)
+
+
+def resume_pipeline(
+    path: str,
+    *,
+    copilot: Copilot | None = None,
+    on_event: Callable[[PipelineEvent], None] | None = None,
+    deps_factory: Callable[..., PipelineDeps] | None = None,
+) -> tuple[RunPaths, RunManifest]:
+    """Continue a run folder from its last checkpoint, with the settings it started with."""
+    from pathlib import Path
+
+    run = open_run(Path(path))
+    if not run.run_json.is_file() or not run.checkpoints.is_file():
+        raise RunStoreError(
+            f"{path} has no run.json or checkpoints.sqlite: not a paper run folder."
+        )
+    manifest = RunManifest.model_validate_json(run.run_json.read_text(encoding="utf-8"))
+    request = RunRequest(
+        template=manifest.template,
+        preset=manifest.preset,
+        overrides=manifest.overrides,
+        copilot=copilot,
+        on_event=on_event,
+    )
+    settings = settings_for(request.preset, request.overrides)
+    deps = (deps_factory or real_deps)(settings, run, request)
+    return run, execute(run, request, resume=True, deps=deps)
+
+
+def outcomes(manifest: RunManifest) -> list[IdeaOutcome]:
+    """Ideas of a finished run in a stable order."""
+    return sorted(manifest.ideas, key=lambda o: o.name)

@@ -1,0 +1,285 @@
+"""Adapters from the paper graph's nodes to each stage's plain-function API.
+
+Each stage owns its logic (``scientist.ideas``, ``scientist.experiments``,
+``scientist.writeup``, ``reviewer``); this module only builds the stage's deps from the
+pipeline's and files the results in the run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import TypeAdapter
+
+from gateway.errors import AutoscholarError
+from gateway.ledger import Ledger
+from gateway.settings import Settings
+from gateway.types import LedgerEntry
+from scientist.experiments.models import ExperimentRecord
+from scientist.ideas.models import Idea
+from scientist.pipeline.deps import PipelineDeps
+from scientist.pipeline.models import IdeaOutcome, RunManifest
+from scientist.writeup.deps import WriteupDeps
+
+T = TypeVar("T")
+
+if TYPE_CHECKING:
+    from reviewer.form import ReviewReport
+    from scientist.ideas.stage import IdeasFile
+    from scientist.pipeline.state import PaperState
+    from scientist.writeup.stage import WriteupRecord
+
+
+def idea_ledger(deps: PipelineDeps, name: str) -> Ledger:
+    """The idea's own ledger (``<idea>/ledger.jsonl``), chained to the run's."""
+    return deps.idea_gateway(name, _ledger_name(deps, name)).ledger
+
+
+def _ledger_name(deps: PipelineDeps, name: str) -> str:
+    return str(deps.run.idea(name).root.relative_to(deps.run.root) / "ledger.jsonl")
+
+
+def run_ideas(deps: PipelineDeps, feedback: str | None) -> IdeasFile:
+    """The ideas stage; writes ideas.json."""
+    from scientist.ideas.stage import IdeasDeps
+    from scientist.ideas.stage import run_ideas as run_stage
+
+    stage_deps = IdeasDeps(gateway=deps.gateway, settings=deps.settings, literature=deps.literature)
+    ideas = run_stage(deps.template, stage_deps, feedback=feedback)
+    deps.run.ideas_json.write_text(ideas.model_dump_json(indent=2), encoding="utf-8")
+    return ideas
+
+
+def select_ideas(ideas_file: IdeasFile, settings: Settings) -> list[Idea]:
+    """The best ``pipeline.ideas_to_run`` ideas, leaving out those found not novel."""
+    pipeline = settings.pipeline
+    records = list(ideas_file.ideas)
+    if pipeline.skip_not_novel:
+        records = [r for r in records if r.novel is not False]
+    ranked = sorted(records, key=lambda r: _score(r.idea, pipeline.rank_by), reverse=True)
+    return [r.idea for r in ranked[: pipeline.ideas_to_run]]
+
+
+def _score(idea: Idea, rank_by: str) -> int:
+    if rank_by == "sum":
+        return idea.Interestingness + idea.Feasibility + idea.Novelty
+    return int(getattr(idea, rank_by))
+
+
+def run_experiments(deps: PipelineDeps, idea: Idea, feedback: str | None) -> ExperimentRecord:
+    """The experiment stage in the idea's folder; writes experiments.json."""
+    from scientist.experiments.stage import ExperimentDeps
+    from scientist.experiments.stage import run_experiments as run_stage
+
+    folder = deps.run.idea(idea.Name).root
+    stage_deps = ExperimentDeps(settings=deps.settings, editor=deps.editor, runner=deps.runner)
+    record = run_stage(idea, folder, deps.template, stage_deps, feedback=feedback)
+    record_coder_usage(idea_ledger(deps, idea.Name), record, deps.settings.llm.models.coder)
+    return record
+
+
+def record_coder_usage(ledger: Ledger, record: ExperimentRecord, model: str) -> None:
+    """Aider calls the coder model itself; its reported tokens and cost join the ledger."""
+    for round_ in record.rounds:
+        if round_.tokens_sent is None and round_.tokens_received is None:
+            continue
+        ledger.record(
+            LedgerEntry(
+                role="coder",
+                model=model,
+                prompt_tokens=round_.tokens_sent or 0,
+                completion_tokens=round_.tokens_received or 0,
+                cost_usd=round_.cost_usd or 0.0,
+                latency_s=round_.seconds,
+                cache_hit=False,
+                schema_name=f"aider:{round_.kind}",
+            )
+        )
+
+
+def save_experiment(
+    deps: PipelineDeps, idea: Idea, record: ExperimentRecord, outcome: IdeaOutcome
+) -> None:
+    """Write an (edited) experiment record back to experiments.json and its done-marker."""
+    path = deps.run.idea(idea.Name).experiments_json
+    path.write_text(record.model_dump_json(indent=2), encoding="utf-8")
+    save_done(deps, idea.Name, "experiments", record, outcome)
+
+
+def _marker(deps: PipelineDeps, name: str, stage: str) -> Path:
+    return deps.run.idea(name).root / ".stages" / f"{stage}.json"
+
+
+def save_done(deps: PipelineDeps, name: str, stage: str, result: Any, outcome: IdeaOutcome) -> None:
+    """Record that a stage finished, with its result and the idea's outcome (atomically)."""
+    path = _marker(deps, name, stage)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "result": TypeAdapter(type(result)).dump_python(result, mode="json"),
+        "outcome": outcome.model_dump(mode="json"),
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_done(
+    deps: PipelineDeps, name: str, stage: str, result_type: type[T]
+) -> tuple[T, IdeaOutcome] | None:
+    """A finished stage's result and outcome, or None if it has not finished."""
+    path = _marker(deps, name, stage)
+    if not path.is_file():
+        return None
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    adapter: TypeAdapter[T] = TypeAdapter(result_type)
+    return adapter.validate_python(payload["result"]), IdeaOutcome.model_validate(
+        payload["outcome"]
+    )
+
+
+def clear_done(deps: PipelineDeps, name: str, stage: str) -> None:
+    """Forget that a stage finished (a redo with feedback)."""
+    _marker(deps, name, stage).unlink(missing_ok=True)
+
+
+def writeup_type() -> type[WriteupRecord]:
+    """The write-up stage's record type (imported late: the stage pulls in LaTeX helpers)."""
+    from scientist.writeup.stage import WriteupRecord
+
+    return WriteupRecord
+
+
+def experiment_summary(record: ExperimentRecord) -> str:
+    """A few lines for the co-pilot: rounds, statuses, the last results."""
+    lines = [f"baseline: {record.baseline.status}"]
+    lines += [f"round {r.index} ({r.kind}): {r.status}" for r in record.rounds]
+    runs = record.successful_runs()
+    if runs:
+        last = runs[-1]
+        for group, result in last.results.items():
+            means = ", ".join(f"{k}={v:.4g}" for k, v in result.means.items())
+            lines.append(f"{last.run_name} {group}: {means}")
+    return "\n".join(lines)
+
+
+class WriteupFailed(AutoscholarError):
+    """The write-up ended without a PDF (its errors are in writeup.json)."""
+
+
+def _writeup_deps(deps: PipelineDeps, idea: Idea) -> WriteupDeps:
+    gateway = deps.idea_gateway(idea.Name, _ledger_name(deps, idea.Name))
+    return WriteupDeps(
+        gateway=gateway, settings=deps.settings, literature=deps.literature, compiler=deps.compiler
+    )
+
+
+def write_paper(
+    deps: PipelineDeps, idea: Idea, record: ExperimentRecord, feedback: str | None
+) -> WriteupRecord:
+    """The write-up stage; paper/ with paper.tex, references.bib, paper.pdf, writeup.json."""
+    from scientist.writeup.stage import write_paper as write_stage
+
+    folder = deps.run.idea(idea.Name).root
+    result = write_stage(idea, folder, record, _writeup_deps(deps, idea), feedback=feedback)
+    if result.status != "ok":
+        raise WriteupFailed("the paper did not build: " + "; ".join(result.errors[:3]))
+    return result
+
+
+def recompile(deps: PipelineDeps, idea: Idea, tex: str) -> None:
+    """Replace paper.tex with a human's edit and compile it again."""
+    paper_dir = deps.run.idea(idea.Name).paper_dir
+    (paper_dir / "paper.tex").write_text(tex, encoding="utf-8")
+    result = deps.compiler.compile(paper_dir, "paper.tex", deps.settings.writing.compile_timeout_s)
+    if not result.ok:
+        raise WriteupFailed("the edited paper.tex does not compile; see paper/paper.log")
+
+
+def review_paper(deps: PipelineDeps, idea: Idea, *, revision: bool) -> ReviewReport:
+    """The reviewer ensemble on the idea's paper.pdf; writes review/ (or review_revised/)."""
+    import time
+
+    from graphs.review import build_review_graph
+    from reviewer.report import write_outputs
+    from reviewer.reviewing import ReviewDeps
+    from reviewer.run import assemble_report, graph_config
+
+    paths = deps.run.idea(idea.Name)
+    pdf = paths.paper_pdf
+    out_dir = paths.review_dir if not revision else paths.root / "review_revised"
+    review_deps = ReviewDeps(
+        gateway=deps.idea_gateway(idea.Name, _ledger_name(deps, idea.Name)),
+        settings=deps.settings,
+        calibration=deps.calibration,
+        fewshot=deps.fewshot,
+    )
+    start = time.perf_counter()
+    state = build_review_graph().invoke(
+        {"pdf_path": str(pdf)}, config=graph_config(review_deps), context=review_deps
+    )
+    report = assemble_report(state, review_deps, time.perf_counter() - start)
+    write_outputs(report, out_dir)
+    return report
+
+
+def overall_of(report: ReviewReport) -> float | None:
+    """Mean Overall score of a review, if any reviewer succeeded."""
+    stats = report.scores.get("Overall")
+    return stats.mean if stats is not None else None
+
+
+def apply_review(outcome: IdeaOutcome, report: ReviewReport, review_dir: Path) -> None:
+    """Copy the headline figures of a review into the idea's outcome."""
+    outcome.review_json = str(review_dir / "review.json")
+    outcome.overall = overall_of(report)
+    outcome.decision = report.decision.decision
+    outcome.accept_probability = report.decision.probability
+
+
+def improve_paper(deps: PipelineDeps, idea: Idea, record: ExperimentRecord) -> ReviewReport:
+    """Revise the paper once from its review, then review it again; both versions are kept.
+
+    The first version is copied to paper_original/ (review/ stays); the revision is written
+    to paper/ and its review to review_revised/.
+    """
+    from scientist.writeup.stage import write_paper as write_stage
+
+    paths = deps.run.idea(idea.Name)
+    shutil.copytree(paths.paper_dir, paths.root / "paper_original", dirs_exist_ok=True)
+    review_md = (paths.review_dir / "review.md").read_text(encoding="utf-8")
+    write_stage(
+        idea,
+        paths.root,
+        record,
+        _writeup_deps(deps, idea),
+        review=review_md,
+    )
+    return review_paper(deps, idea, revision=True)
+
+
+def write_manifest(deps: PipelineDeps, state: PaperState, *, status: str) -> RunManifest:
+    """Update run.json (written at the start) from the graph state and the run's ledger."""
+    path = deps.run.run_json
+    now = datetime.now(UTC)
+    if path.is_file():
+        manifest = RunManifest.model_validate_json(path.read_text(encoding="utf-8"))
+    else:
+        manifest = RunManifest(template=deps.template.name, started_at=now.isoformat())
+    outcomes = state.get("outcomes") or {}
+    update: dict[str, Any] = {
+        "status": status,
+        "finished_at": now.isoformat() if status != "running" else None,
+        "wall_s": round((now - datetime.fromisoformat(manifest.started_at)).total_seconds(), 1),
+        "ideas": list(outcomes.values()) or manifest.ideas,
+        "totals": deps.run_ledger.totals().model_dump(),
+    }
+    if state.get("ideas_usage") is not None:
+        update["ideas_stage"] = state["ideas_usage"]
+    manifest = manifest.model_copy(update=update)
+    path.write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+    return manifest

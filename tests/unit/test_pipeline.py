@@ -1,0 +1,261 @@
+"""The paper pipeline end to end with every side effect faked: outputs, budgets, co-pilot,
+batch, improve, and a SIGKILL in the middle of the experiment stage followed by a resume."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.ledger import read_entries, sum_entries
+from gateway.scripted import ScriptedLLM
+from scientist.pipeline.batch import BatchResult, BatchTask, InlineExecutor, run_batch
+from scientist.pipeline.cli import batch_table
+from scientist.pipeline.models import CopilotReply, CopilotRequest, RunManifest
+from scientist.pipeline.run import RunRequest, resume_pipeline, run_pipeline
+from tests.pipeline_support import (
+    ROOT,
+    FakeEditor,
+    FakeRunner,
+    PipelineModel,
+    fake_deps_factory,
+    fast_overrides,
+)
+
+TOY = str(ROOT / "tests" / "fixtures" / "template_toy")
+
+
+def _run(tmp_path: Path, *extra: str, runner: FakeRunner | None = None, copilot=None, llm=None):
+    request = RunRequest(
+        template=TOY, preset="debug", overrides=[*fast_overrides(tmp_path), *extra]
+    )
+    factory = fake_deps_factory(llm or PipelineModel(), runner=runner, copilot=copilot)
+    return run_pipeline(request, deps_factory=factory)
+
+
+def test_run_writes_every_artifact_and_usage(tmp_path: Path) -> None:
+    run, manifest = _run(tmp_path)
+    assert manifest.status == "done"
+    [idea] = manifest.ideas
+    assert idea.status == "done" and idea.stage == "review"
+    folder = run.idea(idea.name)
+    for path in (
+        run.ideas_json,
+        run.ledger,
+        run.run_json,
+        run.checkpoints,
+        folder.experiments_json,
+        folder.paper_pdf,
+        folder.review_dir / "review.json",
+    ):
+        assert path.is_file(), path
+    on_disk = RunManifest.model_validate_json(run.run_json.read_text())
+    assert on_disk.preset == "debug" and on_disk.versions["langgraph"]
+    totals = sum_entries(read_entries(run.ledger))
+    assert on_disk.totals["calls"] == totals.calls > 0
+    per_idea = sum(u.calls for u in idea.usage.values())
+    assert per_idea + on_disk.ideas_stage.calls == totals.calls
+    assert {"experiments", "writeup", "review"} <= set(idea.usage)
+
+
+def test_budget_per_idea_stops_it_cleanly(tmp_path: Path) -> None:
+    run, manifest = _run(tmp_path, "pipeline.idea_max_total_tokens=50")
+    [idea] = manifest.ideas
+    assert idea.status == "stopped: budget"
+    assert idea.stage == "writeup" and "budget" in (idea.reason or "").lower()
+    assert manifest.status == "done" and not run.idea(idea.name).paper_pdf.exists()
+
+
+def test_wall_time_budget_per_idea(tmp_path: Path) -> None:
+    _, manifest = _run(tmp_path, "pipeline.idea_max_wall_s=0.000001")
+    [idea] = manifest.ideas
+    assert idea.status == "stopped: budget" and "Wall-time" in (idea.reason or "")
+
+
+def test_batch_reports_a_crashing_idea_and_finishes_the_others(tmp_path: Path) -> None:
+    overrides = [
+        *fast_overrides(tmp_path),
+        "ideas.num_ideas=3",
+        "pipeline.ideas_to_run=3",
+        "pipeline.skip_not_novel=false",
+    ]
+    runner = FakeRunner(crashes=1)
+
+    def task_fn(task: BatchTask) -> BatchResult:
+        request = RunRequest(template=task.template, preset=task.preset, overrides=task.overrides)
+        run, manifest = run_pipeline(
+            request, deps_factory=fake_deps_factory(PipelineModel(), runner=runner)
+        )
+        return BatchResult(
+            task=task,
+            run_dir=str(run.root),
+            status=manifest.status,
+            seconds=manifest.wall_s,
+            ideas=manifest.ideas,
+        )
+
+    [result] = run_batch(
+        [BatchTask(template=TOY, preset="debug", overrides=overrides)], InlineExecutor(), fn=task_fn
+    )
+    statuses = collections.Counter(o.status for o in result.ideas)
+    assert statuses == {"done": 2, "failed": 1}
+    [failed] = [o for o in result.ideas if o.status == "failed"]
+    assert failed.stage == "experiments" and "simulated crash" in (failed.reason or "")
+    table = batch_table([result])
+    cells = [cell for column in table.columns for cell in column._cells]
+    assert any("simulated crash" in str(cell) for cell in cells)
+
+
+def test_improve_keeps_both_versions(tmp_path: Path) -> None:
+    run, manifest = _run(tmp_path, "pipeline.improve=true")
+    [idea] = manifest.ideas
+    assert idea.status == "done" and idea.revised_overall is not None
+    folder = run.idea(idea.name).root
+    assert (folder / "paper_original" / "paper.pdf").is_file()
+    assert (folder / "review_revised" / "review.json").is_file()
+    assert (folder / "review" / "review.json").is_file()
+
+
+class ScriptedCopilot:
+    """Answers each stage's pause from a script; records what it was shown."""
+
+    def __init__(self, answers: dict[str, list[CopilotReply]]) -> None:
+        self.answers = answers
+        self.seen: list[CopilotRequest] = []
+
+    def __call__(self, request: CopilotRequest) -> CopilotReply:
+        self.seen.append(request)
+        queue = self.answers.get(request.stage, [])
+        return queue.pop(0) if queue else CopilotReply(action="approve")
+
+
+def test_copilot_approve_everything(tmp_path: Path) -> None:
+    copilot = ScriptedCopilot({})
+    _, manifest = _run(tmp_path, copilot=copilot)
+    assert [r.stage for r in copilot.seen] == ["ideas", "experiments", "writeup"]
+    assert manifest.ideas[0].status == "done"
+
+
+def test_copilot_feedback_reaches_the_redone_stage(tmp_path: Path) -> None:
+    llm = ScriptedLLM(PipelineModel())
+    note = "Focus on the variance of the estimate"
+    copilot = ScriptedCopilot(
+        {
+            "ideas": [CopilotReply(action="feedback", text=note)],
+            "experiments": [CopilotReply(action="feedback", text="Try fifty seeds")],
+        }
+    )
+    _, manifest = _run(tmp_path, copilot=copilot, llm=llm)
+    assert [r.stage for r in copilot.seen] == [
+        "ideas",
+        "ideas",
+        "experiments",
+        "experiments",
+        "writeup",
+    ]
+    prompts = [" ".join(m.content for m in r.messages) for r in llm.requests]
+    first_with_note = next(i for i, text in enumerate(prompts) if note in text)
+    assert first_with_note > 0  # the first ideas pass ran without it, the redo had it
+    assert manifest.ideas[0].status == "done"
+
+
+def test_copilot_edit_replaces_the_artifact(tmp_path: Path) -> None:
+    edited = [
+        {
+            "Name": "human_idea",
+            "Title": "A human's idea",
+            "Experiment": "Run it.",
+            "Interestingness": 5,
+            "Feasibility": 5,
+            "Novelty": 5,
+        }
+    ]
+    copilot = ScriptedCopilot(
+        {
+            "ideas": [CopilotReply(action="edit", text=json.dumps(edited))],
+            "experiments": [CopilotReply(action="edit", text="Notes from a human.")],
+        }
+    )
+    run, manifest = _run(tmp_path, copilot=copilot)
+    [idea] = manifest.ideas
+    assert idea.name == "human_idea" and idea.status == "done"
+    record = json.loads(run.idea("human_idea").experiments_json.read_text())
+    assert record["notes"] == "Notes from a human."
+
+
+def test_sigkill_during_experiments_then_resume(tmp_path: Path) -> None:
+    marker = tmp_path / "paused"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    start = [
+        sys.executable,
+        "-m",
+        "tests.pipeline_support",
+        "start",
+        "--tmp",
+        str(tmp_path),
+        "--template",
+        TOY,
+        "--pause-marker",
+        str(marker),
+        "--pause-s",
+        "120",
+    ]
+    proc = subprocess.Popen(
+        start, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 90
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert marker.exists(), proc.communicate()[0].decode()[-2000:]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = _calls(tmp_path)
+    assert before and all(c["schema"] != "ReviewForm" for c in before)  # killed mid-way
+    [run_dir] = (tmp_path / "runs").iterdir()
+    resume = [
+        sys.executable,
+        "-m",
+        "tests.pipeline_support",
+        "resume",
+        "--tmp",
+        str(tmp_path),
+        "--run-dir",
+        str(run_dir),
+    ]
+    done = subprocess.run(resume, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1])["status"] == "done"
+    calls = _calls(tmp_path)
+    repeated = [
+        k for k, n in collections.Counter((c["schema"], c["hash"]) for c in calls).items() if n > 1
+    ]
+    assert repeated == []  # no completed call was made again
+    assert calls[: len(before)] == before and len(calls) > len(before)
+    manifest = RunManifest.model_validate_json((run_dir / "run.json").read_text())
+    assert [o.status for o in manifest.ideas] == ["done"]
+
+
+def _calls(tmp: Path) -> list[dict[str, str]]:
+    path = tmp / "calls.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_resume_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    from scientist.errors import RunStoreError
+
+    with pytest.raises(RunStoreError, match="not a paper run folder"):
+        resume_pipeline(str(tmp_path))
+
+
+def test_fake_editor_is_used(tmp_path: Path) -> None:
+    editor = FakeEditor()
+    request = RunRequest(template=TOY, preset="debug", overrides=fast_overrides(tmp_path))
+    run_pipeline(request, deps_factory=fake_deps_factory(PipelineModel(), editor=editor))
+    assert editor.calls >= 3  # a coding round, the plot round and the notes round
