@@ -14,7 +14,9 @@ class Paper(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    paper_id: str = Field(description="Source-qualified id, e.g. 's2:abc123', 'openalex:W1', 'offline:key'.")
+    paper_id: str = Field(
+        description="Source-qualified id, e.g. 's2:abc123', 'openalex:W1', 'offline:key'."
+    )
     title: str
     authors: list[str] = Field(default_factory=list)
     year: int | None = None
@@ -39,6 +41,7 @@ class SourceOutcome(BaseModel):
     results: int = 0
     seconds: float = 0.0
     error: str | None = Field(None, description="Why it failed: timeout, HTTP 429, malformed JSON…")
+    cached: bool = Field(False, description="Answered from the response cache, no request made.")
 
 
 class SearchResult(BaseModel):

@@ -1,0 +1,173 @@
+"""The idea stage's structured replies and the records it writes to ``ideas.json``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from scientist.ideas.models import Idea
+from scientist.literature.models import Paper, SourceName, SourceOutcome
+
+SortKey = Literal["overall", "Novelty", "Interestingness", "Feasibility"]
+SORT_KEYS: tuple[SortKey, ...] = ("overall", "Novelty", "Interestingness", "Feasibility")
+
+
+class _Reply(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IdeaReply(_Reply):
+    """A newly proposed idea."""
+
+    thought: str = Field(max_length=600, description="Brief reasoning before the idea.")
+    idea: Idea
+
+
+class IdeaReflection(_Reply):
+    """One reflection round: the improved idea, and whether it needs no further change."""
+
+    thought: str = Field(max_length=600, description="What is weak about the idea, if anything.")
+    idea: Idea
+    done: bool = Field(description="True when the idea needs no further change.")
+
+
+class NoveltyReply(_Reply):
+    """One novelty round: search again, or decide."""
+
+    thought: str = Field(max_length=600, description="What the results show about the idea.")
+    decision: Literal["query", "novel", "not_novel"] = Field(
+        description="'query' to search again; 'novel' or 'not_novel' to decide."
+    )
+    # Every field is required so that a grammar-constrained model always writes each key.
+    query: str = Field(
+        max_length=200, description="The next search query when decision is 'query', else ''."
+    )
+    justification: str = Field(max_length=600, description="Why, when deciding; else ''.")
+    closest_papers: list[str] = Field(
+        max_length=5, description="Ids of the closest papers shown, when deciding."
+    )
+
+    @model_validator(mode="after")
+    def _query_when_searching(self) -> NoveltyReply:
+        if self.decision == "query" and not self.query.strip():
+            raise ValueError("decision 'query' needs a non-empty 'query'")
+        return self
+
+
+class PaperRef(BaseModel):
+    """A paper as the idea stage records it: enough to find it again and cite it."""
+
+    paper_id: str
+    title: str
+    year: int | None = None
+    citation_key: str
+    source: SourceName
+
+    @classmethod
+    def of(cls, paper: Paper) -> PaperRef:
+        """The reference of a literature-layer Paper."""
+        return cls(
+            paper_id=paper.paper_id,
+            title=paper.title,
+            year=paper.year,
+            citation_key=paper.citation_key,
+            source=paper.source,
+        )
+
+
+class NoveltyQuery(BaseModel):
+    """One literature query of a novelty check and what it returned."""
+
+    round: int = Field(description="0 for the opening title search, then the model's rounds.")
+    query: str
+    asked_by: Literal["title", "model"]
+    papers: list[PaperRef] = Field(default_factory=list)
+    outcomes: list[SourceOutcome] = Field(default_factory=list)
+
+
+VerdictStatus = Literal["novel", "not_novel", "undecided", "skipped"]
+
+
+class NoveltyVerdict(BaseModel):
+    """The outcome of a novelty check; ``undecided`` is never turned into a guess."""
+
+    status: VerdictStatus
+    novel: bool | None = Field(None, description="None unless the model decided.")
+    justification: str = ""
+    reason: str | None = Field(None, description="Why the check is undecided or skipped.")
+    closest: list[PaperRef] = Field(default_factory=list)
+    unknown_ids: list[str] = Field(
+        default_factory=list, description="Ids the model named that were never shown; dropped."
+    )
+    queries: list[NoveltyQuery] = Field(default_factory=list)
+    thoughts: list[str] = Field(default_factory=list)
+    rounds_used: int = 0
+    sources_answered: list[SourceName] = Field(default_factory=list)
+
+
+class IdeaRecord(BaseModel):
+    """One idea with its history: drafts, reflections and the novelty verdict."""
+
+    index: int
+    origin: Literal["generated", "seed"] = "generated"
+    status: Literal["kept", "duplicate"] = "kept"
+    duplicate_of: str | None = Field(None, description="Name of the earlier idea it repeats.")
+    idea: Idea
+    drafts: list[Idea] = Field(default_factory=list, description="Every version, first to last.")
+    thoughts: list[str] = Field(default_factory=list)
+    reflections_used: int = 0
+    stopped_early: bool = False
+    reflection_error: str | None = None
+    novelty: NoveltyVerdict | None = None
+
+    @property
+    def novel(self) -> bool | None:
+        """The novelty verdict as a boolean; None when undecided, skipped or not checked."""
+        return self.novelty.novel if self.novelty is not None else None
+
+    @property
+    def overall(self) -> float:
+        """The mean of the three self-assessed scores."""
+        i = self.idea
+        return round((i.Interestingness + i.Feasibility + i.Novelty) / 3, 2)
+
+
+class IdeaFailure(BaseModel):
+    """An idea the model could not produce in a valid form."""
+
+    index: int
+    stage: Literal["generate"]
+    error: str
+
+
+class IdeasFile(BaseModel):
+    """Everything ``ideas.json`` holds."""
+
+    template: str
+    model: str
+    feedback: str | None = None
+    created_at: str
+    wall_time_s: float
+    ideas: list[IdeaRecord] = Field(
+        default_factory=list, description="Kept ideas (seeds first when they were checked)."
+    )
+    duplicates: list[IdeaRecord] = Field(
+        default_factory=list, description="Ideas dropped as repeats of an earlier or seed idea."
+    )
+    failures: list[IdeaFailure] = Field(default_factory=list)
+    sources: list[SourceName] = Field(default_factory=list, description="Sources configured.")
+    sources_answered: list[SourceName] = Field(
+        default_factory=list, description="Sources that answered at least one query."
+    )
+    settings: dict[str, Any] = Field(default_factory=dict)
+    usage: dict[str, Any] = Field(default_factory=dict)
+
+    def every_idea(self) -> list[IdeaRecord]:
+        """Kept ideas and duplicates, in the order they were produced."""
+        return sorted([*self.ideas, *self.duplicates], key=lambda r: r.index)
+
+
+def sort_value(record: IdeaRecord, key: SortKey) -> float:
+    """The value ``--sort-by`` orders records by."""
+    return record.overall if key == "overall" else float(getattr(record.idea, key))

@@ -1,0 +1,285 @@
+"""The literature cascade against a loopback server speaking Semantic Scholar and OpenAlex.
+
+Every failure mode (429 storm, 500, a hang, malformed JSON, a dead host) must end in the
+next source's answer or a clear outcome, within the configured time.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.settings import Settings
+from scientist.literature.bibtex import KeyRegistry, base_key, make_bibtex, rekey_bibtex
+from scientist.literature.cascade import LiteratureCascade
+from scientist.literature.factory import build_literature, index_path
+from scientist.literature.guard import RateLimiter
+from scientist.literature.offline import build_index
+from tests.fakes_literature import GROKKING_S2, Act, FakeLiterature, fake_literature_server
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "iclr_small.jsonl"
+SettingsFactory = Callable[..., Settings]
+TIMEOUT_S = 1.0
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeLiterature]:
+    with fake_literature_server() as server:
+        yield server
+
+
+def _dead_url() -> str:
+    """A loopback port nobody listens on: connections are refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def _cascade(
+    make_settings: SettingsFactory, url: str, sources: list[str], **lit: Any
+) -> tuple[LiteratureCascade, Settings]:
+    settings = make_settings(
+        literature={
+            "sources": sources,
+            "s2_api_url": url,
+            "openalex_url": url,
+            "openalex_mailto": "me@example.org",
+            "s2_min_interval_s": 0,
+            "openalex_min_interval_s": 0,
+            "timeout_s": TIMEOUT_S,
+            "connect_timeout_s": 0.5,
+            "backoff_s": 0.05,
+            "max_retries": 2,
+            **lit,
+        }
+    )
+    return build_literature(settings, http_client=httpx.Client()), settings
+
+
+BOTH = ["semantic_scholar", "openalex"]
+
+
+def test_semantic_scholar_answers_with_rekeyed_bibtex(
+    make_settings: SettingsFactory, fake: FakeLiterature
+) -> None:
+    cascade, _ = _cascade(make_settings, fake.url, BOTH)
+    result = cascade.search("grokking", 5)
+    assert result.answered_by == ["semantic_scholar"] and len(result.papers) == 2
+    first, second = result.papers
+    assert first.paper_id == "s2:" + "a" * 40 and first.citation_key == "power2022grokking"
+    assert first.bibtex.startswith("@Article{power2022grokking,")
+    assert "Power2022GrokkingGB" not in first.bibtex and first.ids["arxiv"] == "2201.02177"
+    assert second.citation_key == "nanda2023progress"
+    assert second.bibtex.startswith("@inproceedings{nanda2023progress,")  # generated
+    request = fake.s2.requests[0]
+    assert "citationStyles" in request["query"]["fields"][0]
+    assert request["query"]["limit"] == ["5"] and len(fake.s2.requests) == 1
+    assert not fake.openalex.requests
+    cascade.search("loss & grokking #2", 5)
+    assert fake.s2.requests[-1]["query"]["query"] == ["loss & grokking #2"]
+
+
+def test_paper_returns_seen_papers_and_fetches_unseen_ones(
+    make_settings: SettingsFactory, fake: FakeLiterature
+) -> None:
+    cascade, _ = _cascade(make_settings, fake.url, BOTH)
+    seen = cascade.search("grokking", 5).papers[0]
+    assert cascade.paper(seen.paper_id) == seen
+    fresh, _ = _cascade(make_settings, fake.url, BOTH, cache_enabled=False)
+    fetched = fresh.paper("s2:" + "b" * 40)
+    assert fetched is not None and fetched.title.startswith("Progress measures")
+    assert "citationStyles" in fake.s2.requests[-1]["query"]["fields"][0]
+    assert fresh.paper("s2:" + "c" * 40) is None  # 404
+    assert fresh.paper("unknown:1") is None
+
+
+def _timed(cascade: LiteratureCascade) -> tuple[Any, float]:
+    start = time.monotonic()
+    result = cascade.search("grokking", 5)
+    return result, time.monotonic() - start
+
+
+def test_429_storm_falls_through_to_openalex_within_bound(
+    make_settings: SettingsFactory, fake: FakeLiterature
+) -> None:
+    fake.s2.default = Act("status", 429)
+    cascade, _ = _cascade(make_settings, fake.url, BOTH)
+    result, elapsed = _timed(cascade)
+    assert result.answered_by == ["openalex"]
+    assert result.papers[0].paper_id == "openalex:W4226399794"
+    failed = result.outcomes[0]
+    assert failed.source == "semantic_scholar" and not failed.ok and "429" in (failed.error or "")
+    assert len(fake.s2.requests) == 3  # one try and max_retries=2 retries, then give up
+    assert elapsed < TIMEOUT_S + 1.0
+
+
+def test_500_is_retried_then_skipped(make_settings: SettingsFactory, fake: FakeLiterature) -> None:
+    fake.s2.default = Act("status", 500)
+    cascade, _ = _cascade(make_settings, fake.url, BOTH)
+    result, elapsed = _timed(cascade)
+    assert result.answered_by == ["openalex"] and "500" in (result.outcomes[0].error or "")
+    assert len(fake.s2.requests) == 3 and elapsed < TIMEOUT_S + 1.0
+
+
+def test_a_500_then_success_is_recovered_by_a_retry(
+    make_settings: SettingsFactory, fake: FakeLiterature
+) -> None:
+    fake.s2.script = [Act("status", 500)]
+    cascade, _ = _cascade(make_settings, fake.url, BOTH)
+    result = cascade.search("grokking", 5)
+    assert result.answered_by == ["semantic_scholar"] and len(fake.s2.requests) == 2
+
+
+def test_hang_past_the_timeout_moves_on_in_time(
+    make_settings: SettingsFactory, fake: FakeLiterature
+) -> None:
+    fake.s2.default = Act("hang")
+    cascade, _ = _cascade(make_settings, fake.url, BOTH)
+    result, elapsed = _timed(cascade)
+    assert result.answered_by == ["openalex"]
+    assert "did not answer" in (result.outcomes[0].error or "") or "timed out" in (
+        result.outcomes[0].error or ""
+    )
+    assert TIMEOUT_S * 0.9 <= elapsed < TIMEOUT_S + 1.0
+
+
+def test_malformed_json_is_not_retried(
+    make_settings: SettingsFactory, fake: FakeLiterature
+) -> None:
+    fake.s2.default = Act("malformed")
+    fake.openalex.default = Act("malformed")
+    cascade, _ = _cascade(make_settings, fake.url, BOTH)
+    result, elapsed = _timed(cascade)
+    assert result.papers == [] and [o.ok for o in result.outcomes] == [False, False]
+    assert all("not valid JSON" in (o.error or "") for o in result.outcomes)
+    assert len(fake.s2.requests) == 1 and elapsed < 1.0
+
+
+def test_wrong_shape_is_a_clear_error(make_settings: SettingsFactory, fake: FakeLiterature) -> None:
+    fake.s2.default = Act("ok", body={"error": "something"})
+    fake.openalex.default = Act("ok", body={"meta": {}, "results": "nope"})
+    cascade, _ = _cascade(make_settings, fake.url, BOTH)
+    result = cascade.search("grokking", 5)
+    assert result.papers == [] and "no 'data' list" in (result.outcomes[0].error or "")
+    assert "no 'results' list" in (result.outcomes[1].error or "")
+
+
+def test_dead_hosts_fail_fast_and_the_offline_index_answers(
+    make_settings: SettingsFactory,
+) -> None:
+    cascade, settings = _cascade(make_settings, _dead_url(), [*BOTH, "offline"])
+    build_index([FIXTURE], index_path(settings))
+    start = time.monotonic()
+    result = cascade.search("graph neural networks", 3)
+    elapsed = time.monotonic() - start
+    assert result.answered_by == ["offline"] and result.papers[0].title.endswith("NETWORKS")
+    assert [o.source for o in result.outcomes] == [*BOTH, "offline"]
+    assert "cannot reach" in (result.outcomes[0].error or "")
+    assert elapsed < 1.0
+
+
+def test_everything_down_gives_an_empty_result_not_an_error(
+    make_settings: SettingsFactory, fake: FakeLiterature
+) -> None:
+    fake.s2.default = Act("hang")
+    fake.openalex.default = Act("status", 503)
+    cascade, _ = _cascade(make_settings, fake.url, [*BOTH, "offline"])  # no index built
+    result, elapsed = _timed(cascade)
+    assert result.papers == [] and not any(o.ok for o in result.outcomes)
+    assert "scientist literature index" in (result.outcomes[2].error or "")
+    assert elapsed < 2 * TIMEOUT_S + 1.0
+
+
+def test_a_repeated_query_is_served_from_the_cache(
+    make_settings: SettingsFactory, fake: FakeLiterature
+) -> None:
+    cascade, _ = _cascade(make_settings, fake.url, BOTH)
+    first = cascade.search("grokking", 5)
+    again = cascade.search("  Grokking ", 5)
+    assert len(fake.s2.requests) == 1 and again.outcomes[0].cached
+    assert [p.paper_id for p in again.papers] == [p.paper_id for p in first.papers]
+    assert again.papers[0].citation_key == first.papers[0].citation_key
+
+
+def test_a_failing_source_is_skipped_after_repeated_failures(
+    make_settings: SettingsFactory, fake: FakeLiterature
+) -> None:
+    fake.s2.default = Act("malformed")
+    cascade, _ = _cascade(make_settings, fake.url, BOTH, skip_after_failures=2)
+    for query in ("a", "b", "c"):
+        result = cascade.search(query, 5)
+    assert len(fake.s2.requests) == 2
+    assert "skipped" in (result.outcomes[0].error or "") and result.answered_by == ["openalex"]
+
+
+def test_openalex_sends_mailto_and_rebuilds_the_abstract(
+    make_settings: SettingsFactory, fake: FakeLiterature
+) -> None:
+    cascade, _ = _cascade(make_settings, fake.url, ["openalex"])
+    paper = cascade.search("grokking", 5).papers[0]
+    assert fake.openalex.requests[0]["query"]["mailto"] == ["me@example.org"]
+    assert paper.abstract == "Networks generalise late" and paper.ids["doi"].startswith("10.48550")
+    assert paper.venue == "arXiv (Cornell University)" and paper.citation_count == 120
+    assert paper.bibtex.startswith("@article{power2022grokking,")
+
+
+def test_s2_key_comes_from_the_environment_at_call_time(
+    make_settings: SettingsFactory, fake: FakeLiterature, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cascade, _ = _cascade(make_settings, fake.url, ["semantic_scholar"], cache_enabled=False)
+    cascade.search("grokking", 5)
+    monkeypatch.setenv("S2_API_KEY", "secret-key")
+    cascade.search("grokking", 5)
+    headers = [{k.lower(): v for k, v in r["headers"].items()} for r in fake.s2.requests]
+    assert "x-api-key" not in headers[0] and headers[1]["x-api-key"] == "secret-key"
+
+
+def test_rate_limiter_spaces_calls() -> None:
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    limiter = RateLimiter(1.0, clock=lambda: now[0], sleep=sleep)
+    limiter.wait()
+    limiter.wait()
+    now[0] += 0.25
+    limiter.wait()
+    assert slept == [1.0, 0.75]
+
+
+def test_citation_keys_are_stable_and_unique() -> None:
+    keys = KeyRegistry()
+    a = keys.key_for("s2:1", ["Alethea Power"], 2022, "Grokking: generalization")
+    b = keys.key_for("openalex:W1", ["Power, Alethea"], 2022, "Grokking beyond")
+    assert (a, b) == ("power2022grokking", "power2022grokkinga")
+    assert keys.key_for("s2:1", [], None, "anything") == a
+    assert base_key([], None, "The 2nd Look at Ünïcode") == "anon2nd"
+    assert base_key(["Zoë Müller"], 2021, "A study") == "muller2021study"
+
+
+def test_bibtex_is_escaped_and_rekeyed() -> None:
+    entry = make_bibtex(
+        "smith2020deep",
+        title="Deep {Nets} & 100% of_it",
+        authors=["Ann Smith", "Bo Li"],
+        year=2020,
+        venue="Journal of ML",
+        ids={"doi": "10.1/x", "arxiv": "2001.1"},
+    )
+    assert entry.startswith("@article{smith2020deep,")
+    assert r"title = {{Deep Nets \& 100\% of\_it}}" in entry
+    assert "author = {Ann Smith and Bo Li}" in entry and "eprint = {2001.1}" in entry
+    assert rekey_bibtex(str(GROKKING_S2["citationStyles"]["bibtex"]), "k1").startswith(
+        "@Article{k1,"
+    )
+    assert rekey_bibtex("not bibtex", "k") is None
