@@ -7,11 +7,12 @@ BIN := $(VENV)/bin
 STAMP := .make
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# TeX for the write-up, Pango/HarfBuzz for weasyprint, poppler-utils for PDF checks.
+# TeX for the write-up, Pango/HarfBuzz for weasyprint, poppler-utils for PDF checks,
+# chromium for the service's browser test (Playwright drives the system browser).
 APT_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-latex-extra \
 	texlive-fonts-recommended latexmk chktex poppler-utils \
 	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 libfontconfig1 \
-	fonts-dejavu-core
+	fonts-dejavu-core chromium
 
 .PHONY: demo test test-all bench lint setup system-deps clean
 
@@ -36,7 +37,7 @@ lint: setup
 	$(BIN)/ruff check gateway scientist reviewer graphs service tests benchmarks
 	$(BIN)/mypy
 
-setup: system-deps $(STAMP)/venv
+setup: system-deps $(STAMP)/venv $(STAMP)/aider
 
 system-deps:
 	@missing=$$(for p in $(APT_PACKAGES); do \
@@ -55,6 +56,13 @@ $(STAMP)/venv: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[local,dev]'
+	@mkdir -p $(STAMP) && touch $@
+
+# Aider pins ~110 exact versions that clash with the app's, so it gets its own virtualenv,
+# driven through its CLI (scientist/experiments/editor.py); about a minute to install.
+$(STAMP)/aider:
+	@test -x .venv-aider/bin/python || $(PYTHON) -m venv .venv-aider
+	.venv-aider/bin/pip install -q aider-chat==0.86.2
 	@mkdir -p $(STAMP) && touch $@
 
 clean:

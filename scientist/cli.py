@@ -19,6 +19,7 @@ from scientist.demo import run_demo
 from scientist.experiments import cli as experiments_cli
 from scientist.ideas import cli as ideas_cli
 from scientist.literature import cli as literature_cli
+from scientist.pipeline import cli as pipeline_cli
 from scientist.writeup import cli as writeup_cli
 
 app = typer.Typer(help="Generate research papers from code templates.", no_args_is_help=True)
@@ -66,8 +67,16 @@ def demo(preset: PresetOpt = "debug", set_: SetOpt = None, count: int = 2) -> No
     out.print(f"run folder: {result.run_dir}")
 
 
-for _stage in (ideas_cli, literature_cli, experiments_cli, writeup_cli):
+def _serve_command() -> None:
+    """Register ``serve`` from service/ (the CLI entry is the one place that names it)."""
+    from service.cli import serve_command
+
+    app.command(name="serve")(serve_command)
+
+
+for _stage in (ideas_cli, literature_cli, experiments_cli, writeup_cli, pipeline_cli):
     _stage.register(app)
+_serve_command()
 
 
 def main() -> None:

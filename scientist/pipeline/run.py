@@ -200,6 +200,23 @@ def run_pipeline(
     return run, execute(run, request, resume=False, deps=deps)
 
 
+def run_in_folder(
+    settings: Settings,
+    template: str,
+    run: RunPaths,
+    *,
+    on_event: Callable[[PipelineEvent], None] | None = None,
+    deps_factory: Callable[..., PipelineDeps] | None = None,
+) -> RunManifest:
+    """Start a run in ``run``, or continue it if it has checkpoints (the service's entry:
+    a job claimed again after its worker died gets the same folder)."""
+    run.root.mkdir(parents=True, exist_ok=True)
+    request = RunRequest(template=template, preset=settings.preset, on_event=on_event)
+    resume = run.checkpoints.is_file() and run.run_json.is_file()
+    deps = (deps_factory or real_deps)(settings, run, request)
+    return execute(run, request, resume=resume, deps=deps)
+
+
 def resume_pipeline(
     path: str,
     *,

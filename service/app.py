@@ -1,0 +1,278 @@
+"""The FastAPI app: the JSON API under /v1, /healthz, the web pages, OpenAPI docs at /docs.
+
+    app = create_app(ServiceConfig(preset="debug"))
+
+Every refusal is ``{"error": code, "detail": "what was wrong and what to do"}``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.settings import preset_names
+from scientist.runstore import RunPaths
+from service import pages
+from service.auth import request_user
+from service.config import ServiceConfig
+from service.errors import ApiError, not_found
+from service.models import (
+    ErrorBody,
+    Health,
+    JobAccepted,
+    JobKind,
+    JobList,
+    ReviewJobView,
+    RunJobView,
+    RunRequest,
+    TemplateList,
+)
+from service.store import JobRecord
+from service.submit import ServiceState, submit_review, submit_run
+from service.views import idea_review, links, review_view, run_view, summary
+
+STATIC = Path(__file__).parent / "static"
+MEDIA_TYPES = {
+    "pdf": "application/pdf",
+    "md": "text/markdown; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+    "json": "application/json",
+}
+# review.html is model-written text (escaped): no scripts, nothing fetched from elsewhere.
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 415, 422, 429)
+}
+REVIEW_FORM_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "The PDF."},
+                        "preset": {"type": "string", "enum": preset_names()},
+                        "num_reviewers": {"type": "integer", "minimum": 1, "maximum": 10},
+                        "num_reflections": {"type": "integer", "minimum": 0, "maximum": 10},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def service_state(request: Request) -> ServiceState:
+    """The app's shared state."""
+    state: ServiceState = request.app.state.service
+    return state
+
+
+State = Annotated[ServiceState, Depends(service_state)]
+
+
+def api_user(request: Request, state: State) -> str:
+    """The caller, from the bearer header (or, for GET, the web login cookie)."""
+    tokens = state.settings.service.tokens
+    return request_user(request, tokens, cookie_ok=request.method == "GET")
+
+
+User = Annotated[str, Depends(api_user)]
+
+
+def owned_job(state: ServiceState, user: str, kind: JobKind, job_id: str) -> JobRecord:
+    """The caller's job of this kind, or 404 (another user's job looks like no job)."""
+    job = state.store.get(job_id, owner=user)
+    if job is None or job.kind != kind:
+        raise not_found(kind, job_id)
+    return job
+
+
+def accepted(job: JobRecord, state: ServiceState) -> JSONResponse:
+    """202 with the job's links and a Location header."""
+    body = JobAccepted(id=job.id, kind=job.kind, status=job.status, links=links(job, state.paths))
+    return JSONResponse(
+        body.model_dump(mode="json"), status_code=202, headers={"Location": body.links.self}
+    )
+
+
+def file_response(path: Path, media_type: str, what: str, job: JobRecord) -> FileResponse:
+    """The file, or 404 saying whether it is still coming or will never come."""
+    if not path.is_file():
+        raise ApiError(404, "not_ready", f"{what} is not available: {_missing_hint(job)}.")
+    headers = {"Content-Security-Policy": REPORT_CSP} if media_type.startswith("text/html") else {}
+    return FileResponse(path, media_type=media_type, headers=headers)
+
+
+def _missing_hint(job: JobRecord) -> str:
+    if job.status in ("queued", "running"):
+        return f"the job is {job.status}; poll GET /v1/{job.kind}s/{job.id} until it is done"
+    reason = job.error or (job.result or {}).get("pdf_error")
+    return f"the job ended {job.status} without it" + (f" ({reason})" if reason else "")
+
+
+api = APIRouter(prefix="/v1", responses=ERRORS)
+
+
+@api.post(
+    "/reviews",
+    status_code=202,
+    response_model=JobAccepted,
+    openapi_extra=REVIEW_FORM_SCHEMA,
+    summary="Submit a PDF for review",
+)
+async def create_review(request: Request, state: State, user: User) -> JSONResponse:
+    """Queue a review of the uploaded PDF (multipart: ``file`` and optional options)."""
+    return accepted(await submit_review(request, state, user), state)
+
+
+@api.get("/reviews", response_model=JobList, summary="Your review jobs")
+def list_reviews(state: State, user: User) -> JobList:
+    """Your review jobs, newest first."""
+    return JobList(jobs=[summary(j) for j in state.store.jobs_of(user, "review")])
+
+
+@api.get("/reviews/{job_id}", response_model=ReviewJobView, summary="A review job")
+def get_review(job_id: str, state: State, user: User) -> ReviewJobView:
+    """Status, progress, and the review JSON once done."""
+    return review_view(owned_job(state, user, "review", job_id), state.paths)
+
+
+@api.get("/reviews/{job_id}/report.{fmt}", summary="The review report (pdf, md, html, json)")
+def get_review_report(
+    job_id: str, fmt: Literal["pdf", "md", "html", "json"], state: State, user: User
+) -> FileResponse:
+    """The report file of a finished review."""
+    job = owned_job(state, user, "review", job_id)
+    path = state.paths.review_dir(job_id) / f"review.{fmt}"
+    return file_response(path, MEDIA_TYPES[fmt], f"report.{fmt}", job)
+
+
+@api.post("/reviews/{job_id}/cancel", response_model=ReviewJobView, summary="Cancel a review")
+def cancel_review(job_id: str, state: State, user: User) -> ReviewJobView:
+    """Cancel a queued review at once, or stop a running one at its next step."""
+    owned_job(state, user, "review", job_id)
+    job = state.store.cancel(job_id, user)
+    assert job is not None
+    return review_view(job, state.paths)
+
+
+@api.post("/runs", status_code=202, response_model=JobAccepted, summary="Start a paper run")
+def create_run(body: RunRequest, state: State, user: User) -> JSONResponse:
+    """Queue the paper pipeline on a shipped template, with optional settings overrides."""
+    return accepted(submit_run(state, user, body), state)
+
+
+@api.get("/runs", response_model=JobList, summary="Your run jobs")
+def list_runs(state: State, user: User) -> JobList:
+    """Your run jobs, newest first."""
+    return JobList(jobs=[summary(j) for j in state.store.jobs_of(user, "run")])
+
+
+@api.get("/runs/{job_id}", response_model=RunJobView, summary="A run job")
+def get_run(job_id: str, state: State, user: User) -> RunJobView:
+    """Stage per idea, cost so far, and the pipeline's summary once done."""
+    return run_view(owned_job(state, user, "run", job_id), state.paths)
+
+
+@api.get("/runs/{job_id}/ideas/{name}/paper.pdf", summary="An idea's paper")
+def get_run_paper(job_id: str, name: str, state: State, user: User) -> FileResponse:
+    """The compiled paper of one idea of a run."""
+    job = owned_job(state, user, "run", job_id)
+    path = RunPaths(state.paths.run_dir(job_id)).idea(name).paper_pdf
+    return file_response(path, MEDIA_TYPES["pdf"], f"the paper of idea {name!r}", job)
+
+
+@api.get("/runs/{job_id}/ideas/{name}/review", summary="An idea's review")
+def get_run_review(job_id: str, name: str, state: State, user: User) -> dict[str, Any]:
+    """The review.json of one idea's paper."""
+    job = owned_job(state, user, "run", job_id)
+    review = idea_review(state.paths, job, name)
+    if review is None:
+        raise ApiError(404, "not_ready", f"Idea {name!r} has no review yet (job {job.status}).")
+    return review
+
+
+@api.post("/runs/{job_id}/cancel", response_model=RunJobView, summary="Cancel a run")
+def cancel_run(job_id: str, state: State, user: User) -> RunJobView:
+    """Cancel a queued run at once, or stop a running one at its next event."""
+    owned_job(state, user, "run", job_id)
+    job = state.store.cancel(job_id, user)
+    assert job is not None
+    return run_view(job, state.paths)
+
+
+@api.get("/jobs", response_model=JobList, summary="All your jobs")
+def list_jobs(state: State, user: User) -> JobList:
+    """Your reviews and runs, newest first."""
+    return JobList(jobs=[summary(j) for j in state.store.jobs_of(user)])
+
+
+@api.get("/templates", response_model=TemplateList, summary="Shipped templates")
+def list_templates(state: State, user: User) -> TemplateList:
+    """The research templates a run can use."""
+    return TemplateList(templates=state.templates())
+
+
+def healthz(request: Request) -> Health:
+    """Liveness and queue size; needs no token."""
+    return Health(status="ok", jobs=service_state(request).store.counts())
+
+
+def _error_response(status: int, code: str, detail: str, headers: dict[str, str]) -> JSONResponse:
+    body = ErrorBody(error=code, detail=detail).model_dump()
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def on_api_error(request: Request, exc: Exception) -> Any:
+    """ApiError → its JSON body; on a web page, an error page (a 401: the login page)."""
+    assert isinstance(exc, ApiError)
+    if pages.wants_html(request):
+        if exc.status == 401:
+            return pages.login_redirect(request)
+        return pages.error_page(request, exc)
+    return _error_response(exc.status, exc.code, exc.detail, exc.headers)
+
+
+async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's request validation, in our error shape."""
+    assert isinstance(exc, RequestValidationError)
+    problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    return _error_response(
+        422, "invalid_request", f"{problems}. See /docs for the request's schema.", {}
+    )
+
+
+async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own errors (unknown route, wrong method), in our error shape."""
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    detail = str(exc.detail) + (". See /docs for the API." if exc.status_code == 404 else "")
+    headers = dict(exc.headers or {})
+    return _error_response(exc.status_code, codes.get(exc.status_code, "error"), detail, headers)
+
+
+def create_app(config: ServiceConfig, state: ServiceState | None = None) -> FastAPI:
+    """The service's ASGI app for ``config`` (the same one the workers are given)."""
+    app = FastAPI(
+        title="autoscholar",
+        summary="Review PDFs and generate papers: submit jobs, poll them, fetch results.",
+        version="0.1.0",
+    )
+    app.state.service = state or ServiceState.build(config)
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_api_route("/healthz", healthz, methods=["GET"], response_model=Health, tags=["health"])
+    app.include_router(api, tags=["api"])
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

@@ -1,0 +1,156 @@
+"""Every request and response body of the HTTP API, as pydantic models (they make /docs)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JobKind = Literal["review", "run"]
+JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx answer: a stable code and what was wrong and what to do."""
+
+    error: str = Field(description="Machine-readable code, e.g. not_a_pdf, rate_limited.")
+    detail: str = Field(description="What was wrong and what to do about it.")
+
+
+class ReviewOptions(BaseModel):
+    """Options of a review job (multipart form fields beside the PDF)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    preset: str | None = Field(
+        None, description="A shipped preset (debug, default, quality); default: the server's."
+    )
+    num_reviewers: int | None = Field(None, ge=1, le=10, description="Reviewers in the ensemble.")
+    num_reflections: int | None = Field(
+        None, ge=0, le=10, description="Self-reflection rounds per reviewer."
+    )
+
+    def overrides(self) -> dict[str, Any]:
+        """These options as a settings override dict."""
+        review = {
+            k: v
+            for k, v in (
+                ("num_reviewers", self.num_reviewers),
+                ("num_reflections", self.num_reflections),
+            )
+            if v is not None
+        }
+        return {"review": review} if review else {}
+
+
+class RunRequest(BaseModel):
+    """``POST /v1/runs``: a template and optional settings overrides."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    template: str = Field(min_length=1, description="A shipped template name (GET /v1/templates).")
+    preset: str | None = Field(None, description="A shipped preset; default: the server's.")
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Overrides as nested JSON or dotted keys, e.g. {'ideas.num_ideas': 2}. "
+        "Allowed: ideas.*, writing.*, budget.*, review.* (not calibration_path), "
+        "experiments.* (not aider_bin), llm.models.*, llm.temperature.",
+    )
+
+
+class JobLinks(BaseModel):
+    """Where to look next."""
+
+    self: str
+    page: str = Field(description="The web page of the job.")
+    files: dict[str, str] = Field(default_factory=dict, description="Downloadable results.")
+
+
+class JobAccepted(BaseModel):
+    """``202 Accepted``: the job is queued; poll ``links.self``."""
+
+    id: str
+    kind: JobKind
+    status: JobStatus
+    links: JobLinks
+
+
+class JobSummary(BaseModel):
+    """One line of a job list."""
+
+    id: str
+    kind: JobKind
+    status: JobStatus
+    label: str = Field(description="The file name of a review, the template of a run.")
+    created_at: float
+    finished_at: float | None = None
+    error: str | None = None
+
+
+class JobList(BaseModel):
+    """The caller's jobs, newest first."""
+
+    jobs: list[JobSummary]
+
+
+class JobView(BaseModel):
+    """The common part of a job's status."""
+
+    id: str
+    kind: JobKind
+    status: JobStatus
+    owner: str
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    attempts: int = Field(description="How many times a worker claimed the job.")
+    progress: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = Field(None, description="Why the job failed, when it did.")
+    links: JobLinks
+
+
+class ReviewJobView(JobView):
+    """``GET /v1/reviews/{id}``: status, progress, and the review once done."""
+
+    filename: str
+    options: ReviewOptions
+    review: dict[str, Any] | None = Field(None, description="review.json, once done.")
+    pdf_error: str | None = Field(None, description="Why report.pdf is missing, if it is.")
+
+
+class IdeaStatus(BaseModel):
+    """One idea of a run: its self-assessment, novelty and where it is."""
+
+    name: str
+    title: str = ""
+    stage: str | None = None
+    interestingness: int | None = None
+    feasibility: int | None = None
+    novelty: int | None = None
+    novel: bool | None = Field(None, description="The novelty check's verdict, when made.")
+    has_paper: bool = False
+    has_review: bool = False
+
+
+class RunJobView(JobView):
+    """``GET /v1/runs/{id}``: stage per idea and cost so far."""
+
+    template: str
+    stage: str | None = Field(None, description="The run's latest stage.")
+    ideas: list[IdeaStatus] = Field(default_factory=list)
+    cost_usd: float = Field(0.0, description="Spent so far, from the run's ledger.")
+    llm_calls: int = 0
+    summary: dict[str, Any] | None = Field(None, description="The pipeline's summary, once done.")
+
+
+class TemplateList(BaseModel):
+    """Shipped research templates."""
+
+    templates: list[str]
+
+
+class Health(BaseModel):
+    """``GET /healthz``."""
+
+    status: Literal["ok"]
+    jobs: dict[str, int] = Field(description="Jobs per status.")

@@ -1,0 +1,272 @@
+"""Server-rendered web pages: login, job list with the upload form, a review, a run.
+
+Pages authenticate with the login cookie (the token pasted on the login page, kept
+HttpOnly and SameSite=Strict so other sites cannot post forms with it). Unfinished jobs'
+pages refresh themselves every few seconds. Model-written text is escaped by Jinja2.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import suppress
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from pydantic import ValidationError
+
+from gateway.settings import preset_names
+from reviewer.form import ReviewReport
+from service.auth import COOKIE, request_user, user_for_token
+from service.charts import score_rows
+from service.errors import ApiError, not_found
+from service.models import JobKind, RunRequest
+from service.store import JobRecord
+from service.submit import ServiceState, submit_review, submit_run, upload_limit_mb
+from service.views import idea_review, review_view, run_view, summary
+
+TEMPLATES = Path(__file__).parent / "templates"
+REFRESH_S = 2
+COOKIE_MAX_AGE_S = 7 * 24 * 3600
+LOCAL_NOTE = (
+    'Written by the embedded model "local" (SmolLM2-135M): it proves the pipeline works; '
+    "its reviews and scores are not meaningful."
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+@cache
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        undefined=StrictUndefined,
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["when"] = _when
+    return env
+
+
+def _when(stamp: float | None) -> str:
+    if stamp is None:
+        return "–"
+    return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A page from ``service/templates/<name>``."""
+    html = _environment().get_template(name).render(**context)
+    return HTMLResponse(html, status_code=status_code)
+
+
+def wants_html(request: Request) -> bool:
+    """Whether the request is for a web page (not the JSON API)."""
+    return not request.url.path.startswith(("/v1/", "/healthz", "/docs", "/openapi"))
+
+
+def login_redirect(request: Request) -> RedirectResponse:
+    """To the login page, coming back here afterwards."""
+    return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+
+
+def _state(request: Request) -> ServiceState:
+    state: ServiceState = request.app.state.service
+    return state
+
+
+def _user(request: Request) -> str:
+    """The user of the login cookie (401, turned into a redirect to /login, without one)."""
+    return request_user(request, _state(request).settings.service.tokens, cookie_ok=True)
+
+
+def _owned(request: Request, user: str, kind: JobKind, job_id: str) -> JobRecord:
+    job = _state(request).store.get(job_id, owner=user)
+    if job is None or job.kind != kind:
+        raise not_found(kind, job_id)
+    return job
+
+
+def _safe_next(target: str) -> str:
+    """Only local paths, so the login page cannot send anyone elsewhere."""
+    return target if target.startswith("/") and not target.startswith("//") else "/jobs"
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    """The job list."""
+    return RedirectResponse("/jobs", status_code=303)
+
+
+@router.get("/login")
+def login_page(next: str = "/jobs") -> HTMLResponse:
+    """Paste a token."""
+    return render("login.html.j2", next=_safe_next(next), error="", user=None)
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    """Check the token; keep it in an HttpOnly cookie."""
+    form = await request.form()
+    token = str(form.get("token", "")).strip()
+    target = _safe_next(str(form.get("next", "/jobs")))
+    user = user_for_token(token, _state(request).settings.service.tokens) if token else None
+    if user is None:
+        error = "Unknown token: check it for typos or ask the operator for one."
+        return render("login.html.j2", 401, next=target, error=error, user=None)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=COOKIE_MAX_AGE_S,
+        httponly=True,
+        samesite="strict",
+        secure=_state(request).settings.service.cookie_secure,
+    )
+    return response
+
+
+@router.post("/logout")
+def logout() -> RedirectResponse:
+    """Forget the token."""
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
+
+
+def _jobs_page(request: Request, user: str, error: str = "", status_code: int = 200) -> Response:
+    state = _state(request)
+    return render(
+        "jobs.html.j2",
+        status_code,
+        user=user,
+        jobs=[summary(j) for j in state.store.jobs_of(user)],
+        templates=state.templates(),
+        presets=preset_names(),
+        error=error,
+        max_upload_mb=upload_limit_mb(state.settings),
+        max_pages=state.settings.review.max_pages,
+    )
+
+
+@router.get("/jobs")
+def jobs_page(request: Request) -> Response:
+    """Your jobs, the upload form and the run form."""
+    return _jobs_page(request, _user(request))
+
+
+@router.post("/jobs/review")
+async def upload_review(request: Request) -> Response:
+    """The upload form: queue a review, then show its page."""
+    user = _user(request)
+    try:
+        job = await submit_review(request, _state(request), user)
+    except ApiError as exc:
+        if exc.status == 401:
+            raise
+        return _jobs_page(request, user, exc.detail, exc.status)
+    return RedirectResponse(f"/reviews/{job.id}", status_code=303)
+
+
+@router.post("/jobs/run")
+async def start_run(request: Request) -> Response:
+    """The run form: queue a paper run, then show its page."""
+    user = _user(request)
+    form = await request.form()
+    try:
+        body = RunRequest(
+            template=str(form.get("template", "")), preset=str(form.get("preset", "")) or None
+        )
+        job = submit_run(_state(request), user, body)
+    except ValidationError as exc:
+        return _jobs_page(request, user, f"Choose a template ({exc.errors()[0]['msg']}).", 422)
+    except ApiError as exc:
+        return _jobs_page(request, user, exc.detail, exc.status)
+    return RedirectResponse(f"/runs/{job.id}", status_code=303)
+
+
+def _review_context(job: JobRecord) -> dict[str, Any]:
+    data = (job.result or {}).get("review")
+    if not data:
+        return {"report": None, "rows": [], "local_note": ""}
+    report = ReviewReport.model_validate(data)
+    local = "local" in report.models
+    return {"report": report, "rows": score_rows(report), "local_note": LOCAL_NOTE if local else ""}
+
+
+@router.get("/reviews/{job_id}")
+def review_page(request: Request, job_id: str) -> Response:
+    """A review: progress while it runs; scores, spread, meta-review and reports when done."""
+    user = _user(request)
+    job = _owned(request, user, "review", job_id)
+    view = review_view(job, _state(request).paths)
+    return render(
+        "review.html.j2",
+        user=user,
+        job=view,
+        refresh=REFRESH_S if job.status in ("queued", "running") else None,
+        now=time.time(),
+        **_review_context(job),
+    )
+
+
+@router.post("/reviews/{job_id}/cancel")
+def cancel_review_page(request: Request, job_id: str) -> RedirectResponse:
+    """Cancel from the page."""
+    user = _user(request)
+    _owned(request, user, "review", job_id)
+    _state(request).store.cancel(job_id, user)
+    return RedirectResponse(f"/reviews/{job_id}", status_code=303)
+
+
+def _idea_reviews(request: Request, job: JobRecord, names: list[str]) -> dict[str, Any]:
+    reviews: dict[str, Any] = {}
+    for name in names:
+        data = idea_review(_state(request).paths, job, name)
+        if data is None:
+            continue
+        try:
+            report = ReviewReport.model_validate(data)
+        except ValidationError:
+            continue
+        reviews[name] = {"report": report, "rows": score_rows(report)}
+    return reviews
+
+
+@router.get("/runs/{job_id}")
+def run_page(request: Request, job_id: str) -> Response:
+    """A run: stage per idea, cost, ideas with scores and novelty, papers and reviews."""
+    user = _user(request)
+    job = _owned(request, user, "run", job_id)
+    view = run_view(job, _state(request).paths)
+    return render(
+        "run.html.j2",
+        user=user,
+        job=view,
+        refresh=REFRESH_S * 2 if job.status in ("queued", "running") else None,
+        reviews=_idea_reviews(request, job, [i.name for i in view.ideas if i.has_review]),
+        events=list(reversed(job.progress.get("events", [])))[:15],
+    )
+
+
+@router.post("/runs/{job_id}/cancel")
+def cancel_run_page(request: Request, job_id: str) -> RedirectResponse:
+    """Cancel from the page."""
+    user = _user(request)
+    _owned(request, user, "run", job_id)
+    _state(request).store.cancel(job_id, user)
+    return RedirectResponse(f"/runs/{job_id}", status_code=303)
+
+
+def error_page(request: Request, exc: ApiError) -> HTMLResponse:
+    """A refusal on a web page, as a page."""
+    user = None
+    with suppress(ApiError):
+        user = _user(request)
+    return render("error.html.j2", exc.status, user=user, code=exc.code, detail=exc.detail)

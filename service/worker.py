@@ -1,0 +1,262 @@
+"""The worker: claims jobs from the queue one at a time and runs them with their handler.
+
+    python -m service.worker [--preset P] [--set section.field=value ...] [--once]
+
+While a job runs, a lease thread renews the claim every ``lease_s / 3`` and notices a
+cancellation or a lost claim; the handler's next progress report then stops it. A worker
+that is killed leaves its job ``running``; the next worker sees that the process is gone
+(or the lease ran out), claims the job again and resumes it from the graph checkpoint.
+On SIGTERM or Ctrl-C the worker hands its job back to the queue and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.errors import AutoscholarError
+from service.config import ServiceConfig, ServicePaths, service_paths
+from service.errors import ClaimLostError, JobCancelledError
+from service.jobs import (
+    GatewayFactory,
+    JobContext,
+    JobHandler,
+    RunLauncher,
+    default_gateway,
+    default_handlers,
+    pipeline_launcher,
+)
+from service.store import JobRecord, JobStore
+
+log = logging.getLogger("service.worker")
+
+
+class Lease:
+    """Renews a job's claim in a background thread; records cancellation or a lost claim."""
+
+    def __init__(self, store: JobStore, job: JobRecord, lease_s: float) -> None:
+        self.store, self.job, self.lease_s = store, job, lease_s
+        self.cancelled = threading.Event()
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew_loop, daemon=True, name="lease")
+        if job.cancel_requested:
+            self.cancelled.set()
+
+    def __enter__(self) -> Lease:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _renew_loop(self) -> None:
+        while not self._stop.wait(self.lease_s / 3):
+            self.renew()
+
+    def renew(self) -> None:
+        """Extend the lease once; note a cancellation or a lost claim."""
+        assert self.job.claim is not None
+        self.note(self.store.renew(self.job.id, self.job.claim, self.lease_s))
+
+    def note(self, state: bool | None) -> None:
+        """What the job row said: None, the claim is lost; True, cancellation was asked."""
+        if state is None:
+            self.lost.set()
+        elif state:
+            self.cancelled.set()
+
+    def check(self) -> None:
+        """Raise when the handler should stop."""
+        if self.lost.is_set():
+            raise ClaimLostError(f"job {self.job.id}: another worker holds it now")
+        if self.cancelled.is_set():
+            raise JobCancelledError(f"job {self.job.id} was cancelled by its owner")
+
+
+@dataclass
+class Worker:
+    """Claims and runs jobs; ``handlers`` maps a job kind to its handler."""
+
+    config: ServiceConfig
+    handlers: Mapping[str, JobHandler] = field(default_factory=default_handlers)
+    name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+    def __post_init__(self) -> None:
+        settings = self.config.settings()
+        self.service = settings.service
+        self.paths: ServicePaths = service_paths(settings)
+        self.store = JobStore(self.paths.database)
+        self.current: JobRecord | None = None
+
+    def run_once(self) -> bool:
+        """Claim and run one job; False when the queue had none."""
+        self.store.expire_dead_workers()
+        job = self.store.claim(self.name, self.service.lease_s, self.service.max_attempts)
+        if job is None:
+            return False
+        self.current = job
+        try:
+            self.execute(job)
+        finally:
+            self.current = None
+        return True
+
+    def run_forever(self, stop: threading.Event | None = None) -> None:
+        """Run jobs until ``stop`` is set, polling every ``poll_interval_s`` when idle."""
+        stop = stop or threading.Event()
+        warm_up()
+        log.info("worker %s watching %s", self.name, self.paths.database)
+        while not stop.is_set():
+            if not self.run_once():
+                stop.wait(self.service.poll_interval_s)
+
+    def execute(self, job: JobRecord) -> None:
+        """Run ``job`` under a lease and record its outcome once, conditional on the claim."""
+        assert job.claim is not None
+        started = time.perf_counter()
+        log.info("job %s (%s) claimed, attempt %d", job.id, job.kind, job.attempts)
+        with Lease(self.store, job, self.service.lease_s) as lease:
+            try:
+                result = self._run_handler(job, lease)
+            except ClaimLostError:
+                log.warning("job %s: claim lost to another worker; result discarded", job.id)
+                return
+            except JobCancelledError:
+                self.store.finish(job.id, job.claim, "cancelled", error="cancelled by its owner")
+                return
+            except AutoscholarError as exc:
+                self._failed(job, exc)
+                return
+            except Exception as exc:  # a bug: record it on the job rather than lose the job
+                log.exception("job %s: unexpected error", job.id)
+                self._record_failure(job, internal_error(exc, self.paths, job))
+                return
+            except KeyboardInterrupt:
+                self.store.release(job.id, job.claim, "worker stopped")
+                raise
+        if self.store.finish(job.id, job.claim, "done", result=result):
+            log.info("job %s done in %.1f s", job.id, time.perf_counter() - started)
+        else:
+            log.warning("job %s: claim lost before completion; result discarded", job.id)
+
+    def _run_handler(self, job: JobRecord, lease: Lease) -> dict[str, Any]:
+        lease.check()
+        handler = self.handlers.get(job.kind)
+        if handler is None:
+            raise AutoscholarError(f"this worker has no handler for {job.kind!r} jobs")
+        settings = self.config.for_job(job.params.get("preset"), job.params.get("overrides", {}))
+        assert job.claim is not None
+        claim = job.claim
+
+        def report(progress: dict[str, Any]) -> None:
+            lease.check()
+            lease.note(self.store.set_progress(job.id, claim, progress))
+            lease.check()
+
+        return handler.run(JobContext(job=job, settings=settings, paths=self.paths, report=report))
+
+    def _failed(self, job: JobRecord, exc: AutoscholarError) -> None:
+        assert job.claim is not None
+        if exc.retryable and job.attempts < self.service.max_attempts:
+            log.warning("job %s: %s; back in the queue", job.id, exc)
+            self.store.release(job.id, job.claim, f"retryable: {exc}")
+            return
+        self._record_failure(job, f"{type(exc).__name__}: {exc}")
+
+    def _record_failure(self, job: JobRecord, error: str) -> None:
+        assert job.claim is not None
+        log.warning("job %s failed: %s", job.id, error)
+        self.store.finish(job.id, job.claim, "failed", error=error)
+
+
+def warm_up() -> None:
+    """Import what every job needs once, before the first job rather than during it."""
+    from gateway._litellm import load_litellm
+
+    load_litellm()
+    with suppress(ImportError, OSError):  # without Pango, jobs say so when they render
+        import weasyprint  # noqa: F401
+
+
+def internal_error(exc: Exception, paths: ServicePaths, job: JobRecord) -> str:
+    """The message recorded for a failure we did not expect."""
+    return (
+        f"internal error ({type(exc).__name__}: {exc}); the job's files are kept in "
+        f"{paths.job_dir(job.id)}; please report this with the worker's log"
+    )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The worker's command line."""
+    parser = argparse.ArgumentParser(prog="python -m service.worker", description=__doc__)
+    parser.add_argument("--preset", help="debug, default, quality or a JSON path")
+    parser.add_argument(
+        "--set", dest="set_", action="append", default=[], help="section.field=value"
+    )
+    parser.add_argument("--once", action="store_true", help="run at most one job, then exit")
+    parser.add_argument("--name", help="worker name shown on jobs (default host:pid)")
+    return parser.parse_args(argv)
+
+
+def lower_priority(niceness: int) -> None:
+    """Run this process at a lower CPU priority (the API answers people; jobs can wait)."""
+    if niceness > 0:
+        with suppress(OSError):
+            os.nice(niceness)
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM behaves like Ctrl-C: the job goes back to the queue, the worker exits."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+def main(
+    argv: list[str] | None = None,
+    *,
+    gateway_factory: GatewayFactory = default_gateway,
+    launcher: RunLauncher = pipeline_launcher,
+) -> int:
+    """Run a worker until stopped. Tests inject ``gateway_factory`` (a scripted model)."""
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s"
+    )
+    try:
+        config = ServiceConfig.from_flags(args.preset, args.set_)
+        worker = Worker(config, default_handlers(gateway_factory, launcher))
+    except AutoscholarError as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    if args.name:
+        worker.name = args.name
+    lower_priority(worker.service.worker_niceness)
+    _stop_on_sigterm()
+    try:
+        if args.once:
+            worker.run_once()
+        else:
+            worker.run_forever()
+    except KeyboardInterrupt:
+        log.info("worker %s stopping", worker.name)
+        atexit._run_exitfuncs()  # stops the embedded model server this worker started
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)  # not sys.exit: threads of an interrupted graph may wait on a model call
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
