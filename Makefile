@@ -12,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-latex-extra \
 	texlive-fonts-recommended latexmk chktex poppler-utils \
 	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 libfontconfig1 \
-	fonts-dejavu-core chromium
+	fonts-dejavu-core lmodern chromium
 
 .PHONY: demo test test-all bench lint setup system-deps clean
 

@@ -1,0 +1,213 @@
+"""Citation rounds: the model proposes queries, the literature answers, the model picks papers
+by id (an enum of the ids returned), and code adds their BibTeX and places the \\cite."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, create_model
+
+from gateway.errors import AutoscholarError
+from gateway.prompts import render
+from scientist.literature.models import Paper
+from scientist.writeup.bib import BibEntry, unique_key, with_key
+from scientist.writeup.checks import sentences
+from scientist.writeup.deps import WriteupDeps
+from scientist.writeup.models import CitationQueries, CitationQuery, CitationRecord, SectionRecord
+from scientist.writeup.sections import SECTION_NAMES
+
+PROMPTS = Path(__file__).parent / "prompts"
+MAX_PICKS = 4
+ABSTRACT_CHARS = 300
+DRAFT_CHARS = 500  # of each section shown when asking for queries
+CITATION_MAX_TOKENS = 600  # a full reply of either schema fits; a rambling one is cut
+CITABLE: tuple[str, ...] = tuple(n for n in SECTION_NAMES if n != "abstract")
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+class Found(BaseModel):
+    """A query and the papers the literature returned for it."""
+
+    query: CitationQuery
+    papers: list[Paper] = Field(default_factory=list)
+
+
+def _messages(user: str) -> list[dict[str, str]]:
+    return [
+        {"role": "system", "content": render(PROMPTS, "citations_system.j2")},
+        {"role": "user", "content": user},
+    ]
+
+
+def draft_text(sections: dict[str, SectionRecord]) -> str:
+    """The draft as the citation model sees it: each section cut to a prefix."""
+    parts = []
+    for name in SECTION_NAMES:
+        record = sections.get(name)
+        if record is not None and record.text.strip():
+            parts.append(f"### {record.title} ({name})\n{record.text.strip()[:DRAFT_CHARS]}")
+    return "\n\n".join(parts)
+
+
+def bibliography_text(entries: dict[str, BibEntry]) -> str:
+    """Known references as ``key: title`` lines."""
+    return "\n".join(f"{k}: {e.field('title')}" for k, e in entries.items()) or "(empty)"
+
+
+def propose_queries(
+    deps: WriteupDeps,
+    title: str,
+    sections: dict[str, SectionRecord],
+    entries: dict[str, BibEntry],
+    round_number: int,
+) -> CitationQueries:
+    """Claims that need support and a search query for each."""
+    limit = deps.settings.writing.max_citation_queries
+    user = render(
+        PROMPTS,
+        "citation_queries.j2",
+        title=title,
+        paper=draft_text(sections),
+        bibliography=bibliography_text(entries),
+        round=round_number,
+        total=deps.settings.writing.citation_rounds,
+        max_queries=limit,
+    )
+    reply = deps.gateway.complete(
+        _messages(user), role="citations", schema=CitationQueries, max_tokens=CITATION_MAX_TOKENS
+    )
+    return reply.model_copy(update={"queries": reply.queries[:limit]})
+
+
+def search_all(deps: WriteupDeps, queries: list[CitationQuery]) -> tuple[list[Found], list[str]]:
+    """Each query's papers from the literature layer; failures become warnings."""
+    found, warnings = [], []
+    for query in queries:
+        try:
+            result = deps.literature.search(query.query, deps.settings.literature.max_results)
+        except AutoscholarError as exc:
+            warnings.append(f"literature search {query.query!r} failed: {exc}")
+            continue
+        papers = [p for p in result.papers if p.bibtex.strip()]
+        found.append(Found(query=query, papers=papers))
+    return found, warnings
+
+
+def selection_schema(ids: list[str]) -> type[BaseModel]:
+    """A pick schema whose paper_id is an enum of the ids the search returned."""
+    # Literal over run-time values: the grammar then only lets the model name returned ids.
+    paper_id: Any = Literal[tuple(ids)]
+    section: Any = Literal[CITABLE]
+    pick = create_model(
+        "CitationPick",
+        paper_id=(paper_id, Field(description="Id of a returned paper.")),
+        section=(section, Field(description="Section that cites it.")),
+        sentence=(str, Field(max_length=200, description="The sentence it supports, quoted.")),
+    )
+    picks: Any = list[pick]
+    return create_model(
+        "CitationSelection",
+        picks=(picks, Field(max_length=MAX_PICKS)),  # required: no empty-object answers
+    )
+
+
+def candidates_text(found: list[Found]) -> str:
+    """Queries with their returned papers (id, title, year, authors, abstract start)."""
+    blocks = []
+    for item in found:
+        lines = [f"Claim ({item.query.section}): {item.query.claim}", f"Query: {item.query.query}"]
+        for paper in item.papers:
+            authors = ", ".join(paper.authors[:3]) + (" et al." if len(paper.authors) > 3 else "")
+            abstract = (paper.abstract or "")[:ABSTRACT_CHARS]
+            lines.append(
+                f"- id {paper.paper_id}: {paper.title} ({paper.year or 'n.d.'}; "
+                f"{authors}). {abstract}"
+            )
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def select_papers(deps: WriteupDeps, title: str, found: list[Found]) -> list[dict[str, Any]]:
+    """The model's picks among the returned papers: dicts with paper_id, section, sentence."""
+    ids = list(dict.fromkeys(p.paper_id for item in found for p in item.papers))
+    if not ids:
+        return []
+    user = render(
+        PROMPTS,
+        "citation_select.j2",
+        title=title,
+        candidates=candidates_text(found),
+        max_picks=MAX_PICKS,
+    )
+    reply = deps.gateway.complete(
+        _messages(user),
+        role="citations",
+        schema=selection_schema(ids),
+        max_tokens=CITATION_MAX_TOKENS,
+    )
+    return [pick.model_dump() for pick in getattr(reply, "picks", [])]
+
+
+def add_reference(
+    paper: Paper,
+    entries: dict[str, BibEntry],
+    sources: list[CitationRecord],
+    query: str,
+    section: str,
+    hint: str = "",
+) -> str | None:
+    """The key of ``paper`` in the bibliography, adding its BibTeX under a unique key."""
+    for record in sources:
+        if record.paper_id == paper.paper_id:
+            return record.key
+    key = unique_key(paper.citation_key, set(entries))
+    entry = with_key(paper.bibtex, key)
+    if entry is None:
+        return None
+    entries[key] = entry
+    sources.append(
+        CitationRecord(
+            key=key,
+            paper_id=paper.paper_id,
+            title=paper.title,
+            source=paper.source,
+            query=query,
+            section=section,
+            hint=hint,
+        )
+    )
+    return key
+
+
+def _overlap(hint: str, sentence: str) -> float:
+    words = set(_WORD.findall(hint.lower()))
+    if not words:
+        return 0.0
+    return len(words & set(_WORD.findall(sentence.lower()))) / len(words)
+
+
+def place_cite(text: str, key: str, hint: str) -> str:
+    """Add ``\\cite{key}`` at the end of the sentence best matching ``hint`` (else the first)."""
+    if re.search(r"\\cite[a-z]*\{[^}]*\b" + re.escape(key) + r"\b", text):
+        return text
+    candidates = [s.strip() for s in sentences(text) if s.strip()]
+    if not candidates:
+        return (text + f" \\cite{{{key}}}").strip()
+    best = max(candidates, key=lambda s: _overlap(hint, s))
+    target = best if _overlap(hint, best) >= 0.5 else candidates[0]
+    start = text.find(target)
+    end = start + len(target)
+    if end > start and text[end - 1] in ".!?":
+        end -= 1
+    return text[:end] + f"~\\cite{{{key}}}" + text[end:]
+
+
+def restore_citations(text: str, section: str, citations: Sequence[CitationRecord]) -> str:
+    """Put back the citations placed in ``section`` that a model rewrite dropped."""
+    for record in citations:
+        if record.section == section and record.source != "template":
+            text = place_cite(text, record.key, record.hint)
+    return text
