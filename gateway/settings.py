@@ -127,7 +127,31 @@ class IdeasSettings(_Strict):
 
     num_ideas: int = Field(3, ge=1, description="Ideas generated per template.")
     num_reflections: int = Field(3, ge=0, description="Refinement rounds per idea.")
-    novelty_rounds: int = Field(5, ge=0, description="Literature rounds per novelty check.")
+    novelty_rounds: int = Field(
+        5, ge=0, description="Model rounds per novelty check; 0 skips the check."
+    )
+    novelty_check: bool = Field(True, description="Check each kept idea against the literature.")
+    include_seed_ideas: bool = Field(
+        False, description="Also novelty-check the template's seed ideas and list them."
+    )
+    duplicate_title_ratio: float = Field(
+        0.85,
+        ge=0,
+        le=1,
+        description="Titles at least this similar (difflib ratio) mark an idea as a duplicate.",
+    )
+    max_code_chars: int = Field(
+        3000, ge=200, description="Characters of experiment.py shown to the idea generator."
+    )
+    abstract_chars: int = Field(
+        300, ge=0, description="Characters of each abstract shown in a novelty round."
+    )
+    max_output_tokens: int = Field(
+        700, ge=64, description="Cap on each idea, reflection and novelty reply."
+    )
+    temperature: float | None = Field(
+        None, ge=0, le=2, description="Sampling temperature; default llm.temperature."
+    )
 
 
 class LiteratureSettings(_Strict):
@@ -137,9 +161,44 @@ class LiteratureSettings(_Strict):
         default_factory=lambda: list(DEFAULT_SOURCES),
         description="Sources tried in order.",
     )
-    s2_api_key: SecretStr | None = Field(None, description="Semantic Scholar key (optional).")
+    s2_api_key: SecretStr | None = Field(
+        None, description="Semantic Scholar key (optional); else the S2_API_KEY variable."
+    )
+    s2_api_url: str | None = Field(
+        None, description="Semantic Scholar API base URL; default the public API."
+    )
+    s2_min_interval_s: float = Field(
+        1.1, ge=0, description="Seconds between Semantic Scholar requests (1 req/s unkeyed)."
+    )
     openalex_mailto: str | None = Field(None, description="E-mail for OpenAlex's polite pool.")
-    timeout_s: float = Field(20.0, gt=0, description="Timeout per source request.")
+    openalex_url: str = Field("https://api.openalex.org", description="OpenAlex API base URL.")
+    openalex_min_interval_s: float = Field(
+        0.15, ge=0, description="Seconds between OpenAlex requests."
+    )
+    timeout_s: float = Field(
+        20.0, gt=0, description="Deadline of one source call, retries and waits included."
+    )
+    connect_timeout_s: float = Field(
+        3.0, gt=0, description="Connect timeout: an unreachable host fails this fast."
+    )
+    max_retries: int = Field(
+        2, ge=0, le=5, description="Retries of HTTP 429 and 5xx per call, within timeout_s."
+    )
+    backoff_s: float = Field(1.0, ge=0, description="First wait before a retry; doubles.")
+    skip_after_failures: int = Field(
+        2, ge=1, description="Consecutive failures after which a source is skipped for a while."
+    )
+    skip_for_s: float = Field(
+        300.0, ge=0, description="How long a failing source is skipped before it is tried again."
+    )
+    cache_enabled: bool = Field(True, description="Serve repeated queries from the SQLite cache.")
+    cache_ttl_days: float = Field(30.0, gt=0, description="Age after which cached answers expire.")
+    cache_path: Path | None = Field(
+        None, description="Response cache; default <data_dir>/literature/cache.sqlite."
+    )
+    index_path: Path | None = Field(
+        None, description="Offline index; default <data_dir>/literature/index.sqlite."
+    )
     max_results: int = Field(10, ge=1, le=100, description="Results shown per query.")
 
 
@@ -154,6 +213,30 @@ class ExperimentsSettings(_Strict):
         None, description="The aider executable; default .venv-aider/bin/aider or PATH."
     )
     aider_round_timeout_s: float = Field(600.0, gt=0, description="Wall-clock limit per round.")
+    aider_edit_format: Literal["diff", "whole", "udiff", "diff-fenced"] = Field(
+        "diff", description="How Aider asks the coder to write edits (SEARCH/REPLACE by default)."
+    )
+    aider_max_output_tokens: int = Field(
+        1024, ge=64, description="Cap on tokens the coder model may generate per Aider reply."
+    )
+    plot_timeout_s: float = Field(300.0, gt=0, description="Wall-clock limit of one plot.py run.")
+    plot_attempts: int = Field(
+        2, ge=1, le=5, description="Plot rounds: a failing plot.py goes back to the coder."
+    )
+    stop_after_no_change: int = Field(
+        2,
+        ge=1,
+        description="Consecutive coding rounds in which the coder changed nothing that end the "
+        "loop early (it has nothing more to try).",
+    )
+    error_tail_lines: int = Field(
+        40, ge=5, le=400, description="Lines of a failed run's stderr fed back to the coder."
+    )
+    reuse_template_baseline: bool = Field(
+        True,
+        description="Copy the template's run_0 (from `scientist baseline`) when its "
+        "experiment.py is unchanged, instead of running the baseline again.",
+    )
 
 
 class WritingSettings(_Strict):
@@ -164,6 +247,21 @@ class WritingSettings(_Strict):
     fix_rounds: int = Field(3, ge=0, description="Compile-and-fix rounds.")
     compile_timeout_s: float = Field(120.0, gt=0, description="Timeout of one latexmk call.")
     pdf_engine: Literal["latex", "weasyprint"] = Field("latex", description="PDF renderer.")
+    section_max_tokens: int = Field(
+        900, ge=64, description="Cap on generated tokens per section draft, fix or shortening."
+    )
+    refine_rounds: int = Field(
+        1, ge=0, le=3, description="Checklist-driven refinement passes per section."
+    )
+    max_citation_queries: int = Field(
+        3, ge=1, le=8, description="Literature queries the model may issue per citation round."
+    )
+    shorten_rounds: int = Field(
+        1, ge=0, le=3, description="Shortening passes when the paper exceeds page_limit."
+    )
+    max_log_lines: int = Field(
+        20, ge=1, description="Compiler log lines and chktex warnings shown per fix round."
+    )
 
 
 class ReviewSettings(_Strict):
@@ -209,8 +307,69 @@ class ServiceSettings(_Strict):
         default_factory=dict, description="Bearer tokens by user name."
     )
     max_upload_mb: float = Field(30.0, gt=0, description="Largest upload.")
-    rate_limit_per_minute: int = Field(30, ge=1, description="Requests per token per minute.")
+    rate_limit_per_minute: int = Field(
+        30,
+        ge=1,
+        description="Job submissions per token in any 60 s (sliding window); more get HTTP 429 "
+        "with Retry-After. Reading status and results is not limited.",
+    )
     max_concurrent_jobs: int = Field(4, ge=1, description="Unfinished jobs per token.")
+    data_dir: Path | None = Field(
+        None,
+        description="The job database, uploads, results and graph checkpoints; "
+        "default <data_dir>/service. The API and every worker must share it.",
+    )
+    lease_s: float = Field(
+        60.0,
+        gt=0,
+        description="How long a worker's claim on a job lasts without renewal; a worker renews "
+        "it every lease_s/3. A job whose lease ran out, or whose worker process on this host "
+        "is gone, is claimed again and resumes from its checkpoint.",
+    )
+    poll_interval_s: float = Field(
+        1.0, gt=0, description="How often an idle worker looks for queued jobs."
+    )
+    max_attempts: int = Field(
+        3,
+        ge=1,
+        description="Claims of one job before it is failed; stops a job that kills its "
+        "worker every time from looping forever.",
+    )
+    cookie_secure: bool = Field(
+        False, description="Send the web login cookie only over HTTPS (set it behind TLS)."
+    )
+    worker_niceness: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="CPU niceness added to worker processes, so that the API stays responsive "
+        "while jobs run on the same cores (0: same priority as the API).",
+    )
+
+
+class PipelineSettings(_Strict):
+    """The paper pipeline around the stages: which ideas go on, per-idea budgets, extras."""
+
+    ideas_to_run: int = Field(
+        1, ge=1, description="Best-scoring ideas taken through experiments, write-up and review."
+    )
+    skip_not_novel: bool = Field(
+        True, description="Leave out ideas the novelty check found not novel (undecided go on)."
+    )
+    rank_by: Literal["Interestingness", "Feasibility", "Novelty", "sum"] = Field(
+        "sum", description="Idea score that picks which ideas run."
+    )
+    idea_max_cost_usd: float | None = Field(None, ge=0, description="Spend cap in USD per idea.")
+    idea_max_total_tokens: int | None = Field(None, ge=1, description="Token cap per idea.")
+    idea_max_wall_s: float | None = Field(
+        None, gt=0, description="Wall-clock cap per idea, checked between stages."
+    )
+    max_concurrent_ideas: int = Field(
+        1, ge=1, description="Idea pipelines run at once within a run (threads)."
+    )
+    improve: bool = Field(
+        False, description="Revise the paper once from its review, then review it again."
+    )
 
 
 _PRESET_DATA: ContextVar[dict[str, Any] | None] = ContextVar("preset_data", default=None)
@@ -258,6 +417,9 @@ class Settings(BaseSettings):
     )
     writing: WritingSettings = Field(default_factory=WritingSettings, description="Write-up.")
     review: ReviewSettings = Field(default_factory=ReviewSettings, description="Reviewer.")
+    pipeline: PipelineSettings = Field(
+        default_factory=PipelineSettings, description="The paper pipeline around the stages."
+    )
     service: ServiceSettings = Field(default_factory=ServiceSettings, description="Service.")
 
     @classmethod

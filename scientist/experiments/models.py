@@ -42,6 +42,20 @@ class RunOutcome(BaseModel):
     error_tail: str = Field("", description="Last lines of stderr, fed back to the coder.")
 
 
+class ProcessOutcome(BaseModel):
+    """One sandboxed execution of a helper script (``plot.py``), without results."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["ok", "failed", "timeout", "memory"]
+    reason: str | None = Field(None, description="Why it failed, in one line.")
+    exit_code: int | None = None
+    seconds: float
+    stdout_path: str
+    stderr_path: str
+    error_tail: str = Field("", description="Last lines of stderr, fed back to the coder.")
+
+
 class RoundRecord(BaseModel):
     """One Aider round: what was asked, what changed, what the run gave."""
 
@@ -57,6 +71,14 @@ class RoundRecord(BaseModel):
     seconds: float
     editor_exit_code: int | None = None
     run: RunOutcome | None = None
+    run_name: str | None = Field(
+        None, description="The run folder this round targeted (experiment rounds)."
+    )
+    plot_run: ProcessOutcome | None = Field(None, description="plot.py's run (plot rounds).")
+    tokens_sent: int | None = Field(None, description="Prompt tokens Aider reported.")
+    tokens_received: int | None = Field(None, description="Completion tokens Aider reported.")
+    cost_usd: float | None = Field(None, description="Cost Aider reported for the round.")
+    editor_log: str | None = Field(None, description="The editor's output, relative path.")
 
 
 class FigureNote(BaseModel):
@@ -81,6 +103,8 @@ class ExperimentRecord(BaseModel):
     notes: str = Field("", description="notes.txt after the notes round.")
     status: Literal["ok", "failed"] = "ok"
     reason: str | None = None
+    feedback: str | None = Field(None, description="A human's co-pilot feedback, if any.")
+    seconds: float = Field(0.0, description="Wall time of the whole stage.")
 
     def successful_runs(self) -> list[RunOutcome]:
         """Baseline plus every round whose run produced valid results, in order."""

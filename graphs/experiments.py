@@ -1,0 +1,47 @@
+"""The experiment subgraph: template copy → baseline → coding rounds → plot → notes.
+
+    START → prepare → baseline ─→ code_round ⟲ → plot_round ⟲ → notes_round → finish → END
+                          └─────────────────────────────────────────────────→ finish
+
+code_round loops until max_rounds, or until the coder has changed nothing in experiment.py
+for ``stop_after_no_change`` rounds running; plot_round goes back to the coder when plot.py
+fails (up to ``plot_attempts``); a failed baseline goes straight to finish.
+
+The nodes live in ``scientist.experiments.rounds``; their dependencies (settings, code
+editor, sandboxed runner, progress callback) arrive as the runtime context
+(``ExperimentDeps``), so tests swap the editor and the runner.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+
+from scientist.experiments.rounds import (
+    ExperimentDeps,
+    ExperimentInput,
+    ExperimentState,
+    baseline,
+    code_round,
+    finish,
+    notes_round,
+    plot_round,
+    prepare,
+)
+
+
+def build_experiment_graph(checkpointer: Any = None) -> Any:
+    """Compile the experiment graph; invoke it with ``context=ExperimentDeps(...)``."""
+    graph = StateGraph(ExperimentState, context_schema=ExperimentDeps, input_schema=ExperimentInput)
+    graph.add_node("prepare", prepare)
+    graph.add_node("baseline", baseline)
+    graph.add_node("code_round", code_round)
+    graph.add_node("plot_round", plot_round)
+    graph.add_node("notes_round", notes_round)
+    graph.add_node("finish", finish)
+    graph.add_edge(START, "prepare")
+    graph.add_edge("prepare", "baseline")
+    graph.add_edge("notes_round", "finish")
+    graph.add_edge("finish", END)
+    return graph.compile(checkpointer=checkpointer)

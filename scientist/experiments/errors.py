@@ -1,0 +1,21 @@
+"""Typed errors of the experiment stage; each message says what to do."""
+
+from __future__ import annotations
+
+from gateway.errors import AutoscholarError, MissingDependencyError
+
+
+class ExperimentError(AutoscholarError):
+    """The experiment stage could not start or continue."""
+
+
+class AiderNotFoundError(MissingDependencyError):
+    """The Aider executable is absent (it lives in its own virtualenv, ``.venv-aider``)."""
+
+
+class IdeaNotFoundError(ExperimentError):
+    """The run folder's ``ideas.json`` is missing, malformed or lacks the named idea."""
+
+
+class BaselineError(ExperimentError):
+    """The template's baseline run failed, so there is nothing to compare against."""
