@@ -16,11 +16,12 @@ APT_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-latex-extra
 
 .PHONY: demo test test-all bench lint setup system-deps clean
 
-# Until the paper pipeline lands: structured ideas, then a full review of a sample PDF.
+# The main job on the embedded model: index the sample bibliography for offline citations,
+# then ideas -> novelty -> experiments (Aider) -> LaTeX write-up -> review on one template.
+DEMO_TEMPLATE ?= digits
 demo: setup
-	$(BIN)/scientist demo --preset debug
-	$(BIN)/reviewer review samples/papers/multi_style_adapter.pdf --preset debug \
-		--out runs/demo-review
+	$(BIN)/scientist literature index samples/literature/references.bib
+	$(BIN)/scientist run $(DEMO_TEMPLATE) --preset debug
 
 test: setup lint
 	$(BIN)/python -m pytest -m "not slow and not live"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Annotated
 
 import typer
@@ -78,6 +79,11 @@ def report_run(run: RunPaths, manifest: RunManifest) -> None:
     out.print(f"run folder: {run.root}  (status {manifest.status}, {manifest.wall_s:.0f} s)")
 
 
+def live(view: LiveView, *, enabled: bool = True) -> AbstractContextManager[object]:
+    """The live table on a terminal; one line per event otherwise (logs, CI, co-pilot)."""
+    return view if enabled and err.is_terminal else nullcontext()
+
+
 def run(
     template: str,
     preset: PresetOpt = None,
@@ -101,7 +107,8 @@ def run(
         on_event=view,
     )
     try:
-        paths, manifest = run_pipeline(request)
+        with live(view, enabled=not copilot):
+            paths, manifest = run_pipeline(request)
     except AutoscholarError as exc:
         raise typer.Exit(fail(exc)) from exc
     report_run(paths, manifest)
@@ -109,10 +116,12 @@ def run(
 
 def resume(run_dir: str, copilot: CopilotOpt = False) -> None:
     """Continue a run after a crash or Ctrl-C, from the last completed step of each idea."""
+    view = LiveView(err)
     try:
-        paths, manifest = resume_pipeline(
-            run_dir, copilot=terminal_copilot if copilot else None, on_event=LiveView(err)
-        )
+        with live(view, enabled=not copilot):
+            paths, manifest = resume_pipeline(
+                run_dir, copilot=terminal_copilot if copilot else None, on_event=view
+            )
     except AutoscholarError as exc:
         raise typer.Exit(fail(exc)) from exc
     report_run(paths, manifest)

@@ -10,11 +10,14 @@ from jinja2 import UndefinedError
 from gateway.prompts import GATEWAY_PROMPTS, render, template_variables
 
 ROOT = Path(__file__).resolve().parents[2]
-ALL_TEMPLATES = sorted(p for p in ROOT.glob("*/prompts/*.j2") if ".venv" not in p.parts)
+PACKAGES = ("gateway", "scientist", "reviewer", "service")
+ALL_TEMPLATES = sorted(
+    p for package in PACKAGES for p in (ROOT / package).glob("**/prompts/*.j2")
+)
 
 
 def test_templates_exist() -> None:
-    assert len(ALL_TEMPLATES) >= 4
+    assert len(ALL_TEMPLATES) >= 30
 
 
 @pytest.mark.parametrize("path", ALL_TEMPLATES, ids=lambda p: f"{p.parent.parent.name}/{p.name}")
