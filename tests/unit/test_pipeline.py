@@ -259,3 +259,21 @@ def test_fake_editor_is_used(tmp_path: Path) -> None:
     request = RunRequest(template=TOY, preset="debug", overrides=fast_overrides(tmp_path))
     run_pipeline(request, deps_factory=fake_deps_factory(PipelineModel(), editor=editor))
     assert editor.calls >= 3  # a coding round, the plot round and the notes round
+
+
+def test_run_in_folder_starts_then_resumes_in_the_same_folder(tmp_path: Path) -> None:
+    from scientist.pipeline.run import run_in_folder, settings_for
+    from scientist.runstore import RunPaths
+
+    settings = settings_for("debug", fast_overrides(tmp_path))
+    run = RunPaths(tmp_path / "jobs" / "7" / "run")
+    events: list[str] = []
+    model = PipelineModel(log=tmp_path / "calls.jsonl")
+    factory = fake_deps_factory(model)
+    first = run_in_folder(
+        settings, TOY, run, on_event=lambda e: events.append(e.stage), deps_factory=factory
+    )
+    assert first.status == "done" and "review" in events
+    calls = len(_calls(tmp_path))
+    again = run_in_folder(settings, TOY, run, deps_factory=factory)  # a re-claimed job
+    assert again.status == "done" and len(_calls(tmp_path)) == calls  # nothing redone
