@@ -42,9 +42,9 @@ from reviewer.text_clean import (
 
 MIN_TEXT_CHARS = 200
 """Fewer non-space characters than this in the whole PDF means it has no usable text layer."""
-_SIGNATURE_WINDOW = 1024  # readers accept junk before %PDF- within the first KiB
+SIGNATURE_WINDOW = 1024  # readers accept junk before %PDF- within the first KiB
 # pypdf raises its own errors, but a damaged file can also surface as any of these.
-_PARSE_ERRORS = (
+PARSE_ERRORS = (
     PyPdfError,
     ValueError,
     KeyError,
@@ -68,8 +68,8 @@ def extract_paper(path: Path, *, max_pages: int, max_mb: float) -> PaperText:
     """
     path = Path(path)
     _check_file(path, max_mb)
-    reader = _open(path)
-    n_pages = _page_count(reader, path)
+    reader = open_pdf(path)
+    n_pages = page_count(reader, path)
     if n_pages > max_pages:
         raise TooManyPagesError(path, f"{n_pages} pages, the limit is {max_pages}")
     pages = _page_texts(reader, path, n_pages)
@@ -133,32 +133,33 @@ def _check_file(path: Path, max_mb: float) -> None:
     if size_mb > max_mb:
         raise PdfTooLargeError(path, f"{size_mb:.1f} MB, the limit is {max_mb:g} MB")
     with path.open("rb") as fh:
-        head = fh.read(_SIGNATURE_WINDOW)
+        head = fh.read(SIGNATURE_WINDOW)
     if b"%PDF-" not in head:
         raise NotAPdfError(path)
 
 
-def _open(path: Path) -> PdfReader:
+def open_pdf(path: Path) -> PdfReader:
     """A reader for ``path``, decrypted with the empty password where that is enough."""
     try:
         reader = PdfReader(path, strict=False)
-    except _PARSE_ERRORS as exc:
-        raise CorruptPdfError(path, _describe(exc)) from exc
+    except PARSE_ERRORS as exc:
+        raise CorruptPdfError(path, describe_error(exc)) from exc
     if reader.is_encrypted:
         try:
             opened = reader.decrypt("")
-        except _PARSE_ERRORS as exc:  # an unsupported algorithm or a missing crypto package
-            raise EncryptedPdfError(path, _describe(exc)) from exc
+        except PARSE_ERRORS as exc:  # an unsupported algorithm or a missing crypto package
+            raise EncryptedPdfError(path, describe_error(exc)) from exc
         if opened == PasswordType.NOT_DECRYPTED:
             raise EncryptedPdfError(path)
     return reader
 
 
-def _page_count(reader: PdfReader, path: Path) -> int:
+def page_count(reader: PdfReader, path: Path) -> int:
+    """The number of pages, or a CorruptPdfError naming what broke."""
     try:
         count = len(reader.pages)
-    except _PARSE_ERRORS as exc:
-        raise CorruptPdfError(path, f"cannot read the page tree: {_describe(exc)}") from exc
+    except PARSE_ERRORS as exc:
+        raise CorruptPdfError(path, f"cannot read the page tree: {describe_error(exc)}") from exc
     if count == 0:
         raise CorruptPdfError(path, "no pages found")
     return count
@@ -174,8 +175,8 @@ def _page_texts(reader: PdfReader, path: Path, n_pages: int) -> list[str]:
     for index in range(n_pages):
         try:
             texts.append(reader.pages[index].extract_text())
-        except _PARSE_ERRORS as exc:
-            failures.append(f"page {index + 1}: {_describe(exc)}")
+        except PARSE_ERRORS as exc:
+            failures.append(f"page {index + 1}: {describe_error(exc)}")
             texts.append("")
     if failures and len(failures) == n_pages:
         raise CorruptPdfError(path, f"no page could be read; {failures[0]}")
@@ -197,6 +198,6 @@ def _paper_from_pages(source: str, pages: list[str]) -> PaperText:
     )
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
     message = " ".join(str(exc).split())[:160]
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

@@ -12,61 +12,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pypdf import PasswordType, PdfReader
-from pypdf.errors import PyPdfError
+from pypdf import PdfReader
 
 from reviewer.errors import (
-    CorruptPdfError,
-    EncryptedPdfError,
     NotAPdfError,
     TooManyPagesError,
 )
-from reviewer.pdf_text import extract_paper
-
-FONT_CHECK_PAGES = 3
-SIGNATURE_WINDOW = 1024  # readers accept junk before %PDF- within the first KiB
-PARSE_ERRORS = (
-    PyPdfError,
-    ValueError,
-    KeyError,
-    TypeError,
-    AttributeError,
-    IndexError,
-    OSError,
-    AssertionError,
-    RecursionError,
-    ZeroDivisionError,
+from reviewer.pdf_text import (
+    PARSE_ERRORS,
+    SIGNATURE_WINDOW,
+    extract_paper,
+    open_pdf,
+    page_count,
 )
 
-
-def _describe(exc: BaseException) -> str:
-    message = " ".join(str(exc).split())[:160]
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
-def _open(path: Path) -> PdfReader:
-    try:
-        reader = PdfReader(path, strict=False)
-    except PARSE_ERRORS as exc:
-        raise CorruptPdfError(path, _describe(exc)) from exc
-    if reader.is_encrypted:
-        try:
-            opened = reader.decrypt("")
-        except PARSE_ERRORS as exc:
-            raise EncryptedPdfError(path, _describe(exc)) from exc
-        if opened == PasswordType.NOT_DECRYPTED:
-            raise EncryptedPdfError(path)
-    return reader
-
-
-def _page_count(reader: PdfReader, path: Path) -> int:
-    try:
-        count = len(reader.pages)
-    except PARSE_ERRORS as exc:
-        raise CorruptPdfError(path, f"cannot read the page tree: {_describe(exc)}") from exc
-    if count == 0:
-        raise CorruptPdfError(path, "no pages found")
-    return count
+FONT_CHECK_PAGES = 3
 
 
 def _has_fonts(reader: PdfReader, pages: int) -> bool:
@@ -87,8 +47,8 @@ def check_upload(path: Path, *, max_pages: int, max_mb: float) -> None:
     with path.open("rb") as handle:
         if b"%PDF-" not in handle.read(SIGNATURE_WINDOW):
             raise NotAPdfError(path)
-    reader = _open(path)
-    pages = _page_count(reader, path)
+    reader = open_pdf(path)
+    pages = page_count(reader, path)
     if pages > max_pages:
         raise TooManyPagesError(path, f"{pages} pages, the limit is {max_pages}")
     if not _has_fonts(reader, min(pages, FONT_CHECK_PAGES)):

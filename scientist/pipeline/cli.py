@@ -33,27 +33,21 @@ CopilotOpt = Annotated[
 
 
 def outcome_table(rows: list[tuple[str, IdeaOutcome]], title: str = "Ideas") -> Table:
-    """Idea, stage reached, status, review score, decision, cost, tokens, time."""
+    """Idea, stage reached, status, review score, decision, cost, tokens, time.
+
+    The run column appears only when the rows come from more than one run (a batch).
+    """
+    with_run = len({label for label, _ in rows}) > 1
     table = Table(title=title)
-    for column in (
-        "run",
-        "idea",
-        "stage",
-        "status",
-        "Overall",
-        "decision",
-        "cost $",
-        "tokens",
-        "s",
-    ):
-        table.add_column(column)
+    columns = ["idea", "stage", "status", "Overall", "decision", "cost $", "tokens", "s"]
+    for column in ["run", *columns] if with_run else columns:
+        table.add_column(column, overflow="fold")
     for label, o in rows:
         status = o.status + (f": {o.reason}" if o.reason else "")
         overall = "" if o.overall is None else f"{o.overall:.2f}"
         if o.revised_overall is not None:
             overall += f" → {o.revised_overall:.2f}"
-        table.add_row(
-            label,
+        cells = [
             o.name,
             o.stage,
             status,
@@ -62,7 +56,8 @@ def outcome_table(rows: list[tuple[str, IdeaOutcome]], title: str = "Ideas") -> 
             f"{o.cost_usd:.4f}",
             str(o.tokens),
             f"{o.seconds:.0f}",
-        )
+        ]
+        table.add_row(*([label, *cells] if with_run else cells))
     return table
 
 

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-from jinja2 import UndefinedError
-
-from gateway.prompts import render, template_variables
 from scientist.experiments.feedback import PROMPTS, code_prompt, notes_prompt, plot_prompt
 from scientist.experiments.models import RunOutcome
 from tests.unit.test_experiment_stage import IDEA
@@ -17,19 +11,6 @@ TEMPLATES = sorted(PROMPTS.glob("*.j2"))
 
 def test_the_stage_has_its_three_prompts() -> None:
     assert [p.name for p in TEMPLATES] == ["code_round.j2", "notes_round.j2", "plot_round.j2"]
-
-
-@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
-def test_prompt_renders_with_exactly_its_variables(path: Path) -> None:
-    names = template_variables(path.parent, path.name)
-    text = render(path.parent, path.name, **{name: f"<{name}>" for name in names})
-    for name in names:
-        assert f"<{name}>" in text
-    missing = sorted(names)[0]
-    with pytest.raises(UndefinedError):
-        render(path.parent, path.name, **{n: "x" for n in names if n != missing})
-    with pytest.raises(TypeError, match="does not use"):
-        render(path.parent, path.name, **{n: "x" for n in names}, unexpected="x")
 
 
 def test_prompts_leave_out_empty_sections() -> None:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from gateway.prompts import render, template_variables
 from scientist.writeup.assemble import assemble, read_template, section_at, section_lines
 from scientist.writeup.bib import parse_bib, unique_key, with_key
 from scientist.writeup.checks import CheckContext, invented_numbers, run_checklist, syntax_issues
@@ -199,21 +198,6 @@ def test_ideas_json_accepts_both_item_forms(tmp_path: Path) -> None:
 
 
 PROMPT_FILES = sorted(PROMPTS.glob("*.j2"))
-
-
-@pytest.mark.parametrize("path", PROMPT_FILES, ids=lambda p: p.name)
-def test_writeup_prompt_renders_with_exactly_its_variables(path: Path) -> None:
-    from jinja2 import UndefinedError
-
-    names = template_variables(path.parent, path.name)
-    text = render(path.parent, path.name, **{name: f"<{name}>" for name in names})
-    assert all(f"<{name}>" in text for name in names)
-    if names:
-        missing = sorted(names)[0]
-        with pytest.raises(UndefinedError):
-            render(path.parent, path.name, **{n: "x" for n in names if n != missing})
-    with pytest.raises(TypeError, match="does not use"):
-        render(path.parent, path.name, **{n: "x" for n in names}, unexpected="x")
 
 
 def test_every_section_has_an_instruction_prompt() -> None:
