@@ -61,6 +61,7 @@ class Ledger:
             path.parent.mkdir(parents=True, exist_ok=True)
             if resume and path.is_file():
                 self._entries = read_entries(path)
+                _end_with_newline(path)
 
     def record(self, entry: LedgerEntry) -> None:
         """Append ``entry`` (and its JSON line to the file)."""
@@ -98,6 +99,16 @@ class Ledger:
                 f"${cost_usd:.4f}, the budget is ${budget.max_cost_usd:.2f}. Raise "
                 "budget.max_cost_usd (AUTOSCHOLAR_BUDGET__MAX_COST_USD) to go on."
             )
+
+
+def _end_with_newline(path: Path) -> None:
+    """Close a torn last line so the next row starts on a line of its own."""
+    with path.open("rb+") as handle:
+        if handle.seek(0, 2) == 0:
+            return
+        handle.seek(-1, 2)
+        if handle.read(1) != b"\n":
+            handle.write(b"\n")
 
 
 def read_entries(path: Path) -> list[LedgerEntry]:
