@@ -63,6 +63,11 @@ def outcome_table(rows: list[tuple[str, IdeaOutcome]], title: str = "Ideas") -> 
 
 def report_run(run: RunPaths, manifest: RunManifest) -> None:
     """The outcome table, the usage summary and where the PDFs and reviews are."""
+    if not manifest.ideas:
+        err.print(
+            f"[yellow]No idea went past the ideas stage[/] (all failed, were duplicates or were "
+            f"found not novel): see {run.ideas_json}; pipeline.skip_not_novel=false keeps those."
+        )
     out.print(outcome_table([(run.root.name, o) for o in manifest.ideas]))
     if run.ledger.is_file():
         out.print(summary_table(sum_entries(read_entries(run.ledger))))
