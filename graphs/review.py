@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import operator
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, TypedDict, cast
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
@@ -169,7 +169,7 @@ def build_review_graph(checkpointer: Any = None) -> Any:
     graph.add_node("load_paper", load_paper)
     graph.add_node("prepare_excerpt", prepare_excerpt)
     # Send delivers a ReviewerTask, not the graph state; mypy cannot match that overload.
-    graph.add_node("review_one", review_one, input_schema=ReviewerTask)  # type: ignore[arg-type]
+    graph.add_node("review_one", cast(Any, review_one), input_schema=ReviewerTask)
     graph.add_node("write_meta_review", write_meta_review)
     graph.add_node("decide", decide_scores)
     graph.add_edge(START, "load_paper")
