@@ -9,6 +9,7 @@ from gateway.errors import (
     BadRequestError,
     ContextLengthError,
     LLMError,
+    LLMTimeoutError,
     TransientLLMError,
     UnknownModelError,
 )
@@ -62,6 +63,8 @@ def classify_litellm_error(exc: Exception, model: str) -> LLMError:
         litellm.ServiceUnavailableError,
     )
     status = _status_of(exc)
+    if isinstance(exc, litellm.Timeout):
+        return LLMTimeoutError(f"{name} from {model}: {text}", model=model, status=status)
     if isinstance(exc, transient) or (status is not None and (status == 429 or status >= 500)):
         return TransientLLMError(f"{name} from {model}: {text}", model=model, status=status)
     if isinstance(exc, litellm.BadRequestError):

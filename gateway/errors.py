@@ -31,6 +31,10 @@ class TransientLLMError(LLMError):
         self.status = status
 
 
+class LLMTimeoutError(TransientLLMError):
+    """The request outlived its timeout (a retry may succeed on a remote provider)."""
+
+
 class RetriesExhaustedError(LLMError):
     """A transient failure outlived the retry policy."""
 

@@ -13,7 +13,12 @@ from pydantic import BaseModel
 
 from gateway.backends import Backend, LiteLLMBackend, price
 from gateway.cache import ResponseCache, cache_key
-from gateway.errors import AuthenticationFailedError, StructuredOutputError
+from gateway.errors import (
+    AuthenticationFailedError,
+    LLMTimeoutError,
+    LocalModelError,
+    StructuredOutputError,
+)
 from gateway.ledger import Ledger
 from gateway.local import LocalServer, shared_server
 from gateway.prompts import GATEWAY_PROMPTS, render
@@ -231,7 +236,19 @@ class Gateway:
     def _attempt(self, request: LLMRequest) -> LLMResponse:
         """One try; routing per try restarts an embedded server that died since the last one."""
         backend, routed = self._route(request)
-        return backend.generate(routed)
+        try:
+            return backend.generate(routed)
+        except LLMTimeoutError as exc:
+            if request.model != "local":
+                raise
+            # The embedded server answers one request at a time and keeps working on an
+            # abandoned one: a retry would only queue behind it.
+            raise LocalModelError(
+                f"The embedded model did not answer within {routed.timeout_s:.0f} s "
+                f"({request.max_tokens} tokens allowed). Lower the role's max output tokens "
+                "or raise local.min_tokens_per_s / llm.request_timeout_s.",
+                model=request.model,
+            ) from exc
 
     def _route(self, request: LLMRequest) -> tuple[Backend, LLMRequest]:
         if self._backend is not None:
@@ -243,6 +260,7 @@ class Gateway:
                     "model": "openai/local",
                     "api_base": server.base_url(),
                     "api_key": LOCAL_KEY,
+                    "timeout_s": self._local_timeout(request),
                 }
             )
             return self._real, routed
@@ -254,6 +272,11 @@ class Gateway:
         ):  # OpenAI-compatible servers (vLLM, llama.cpp) often need no key; the client does
             request = request.model_copy(update={"api_key": LOCAL_KEY})
         return self._real, request
+
+    def _local_timeout(self, request: LLMRequest) -> float:
+        """Enough time for the embedded server to generate every allowed token, slowly."""
+        floor = request.max_tokens / self.settings.local.min_tokens_per_s + 120.0
+        return max(request.timeout_s, floor)
 
     def _check_key(self, request: LLMRequest) -> None:
         """Fail before the first request when the provider's key is not set."""

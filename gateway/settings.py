@@ -120,6 +120,12 @@ class LocalModelSettings(_Strict):
         "PASSIVE", description="OpenMP waiting; ACTIVE busy-waits and stalls on shared cores."
     )
     startup_timeout_s: float = Field(180.0, gt=0, description="Wait for the server's health.")
+    min_tokens_per_s: float = Field(
+        4.0,
+        gt=0,
+        description="Slowest generation rate assumed when bounding one request's time "
+        "(grammar-constrained sampling runs at ~10 tok/s on 2 cores).",
+    )
 
 
 class IdeasSettings(_Strict):

@@ -125,3 +125,33 @@ def test_ledger_totals_equal_the_sum_of_calls(
     assert sum(t.calls for t in totals.by_role.values()) == 3
     lines = (tmp_path / "ledger.jsonl").read_text().splitlines()
     assert len(lines) == 3 and '"role":"ideas"' in lines[1]
+
+
+def test_a_timeout_of_the_embedded_model_is_not_retried(make_settings: SettingsFactory) -> None:
+    from gateway.errors import LLMTimeoutError, LocalModelError
+
+    llm = ScriptedLLM([LLMTimeoutError("Timeout", model="local"), "late answer"])
+    gw = Gateway(make_settings(), backend=llm)
+    with pytest.raises(LocalModelError, match="did not answer within"):
+        gw.complete([{"role": "user", "content": "hi"}], role="writer", model="local")
+    assert len(llm.requests) == 1  # a retry would queue behind the abandoned request
+
+
+def test_a_timeout_of_a_remote_model_is_retried(make_settings: SettingsFactory) -> None:
+    from gateway.errors import LLMTimeoutError
+
+    llm = ScriptedLLM([LLMTimeoutError("Timeout", model="openai/x"), "second try"])
+    settings = make_settings(llm={"backoff_initial_s": 0, "backoff_max_s": 0})
+    gw = Gateway(settings, backend=llm)
+    reply = gw.complete([{"role": "user", "content": "hi"}], role="writer", model="openai/x")
+    assert reply == "second try" and len(llm.requests) == 2
+
+
+def test_the_embedded_model_gets_time_for_every_allowed_token(
+    make_settings: SettingsFactory,
+) -> None:
+    from gateway.types import LLMRequest
+
+    gw = Gateway(make_settings(local={"min_tokens_per_s": 4.0}))
+    request = LLMRequest(model="local", messages=[], max_tokens=2048, timeout_s=180)
+    assert gw._local_timeout(request) == 2048 / 4.0 + 120.0
