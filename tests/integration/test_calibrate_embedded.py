@@ -1,4 +1,4 @@
-"""`reviewer calibrate` in model mode on four fixture papers with the real embedded model."""
+"""`reviewer calibrate` in model mode on six fixture papers with the real embedded model."""
 
 from __future__ import annotations
 
@@ -27,14 +27,18 @@ def test_calibrate_reviews_papers_with_the_embedded_model(
     settings = embedded_settings.model_copy(update={"review": review})
     deps = ReviewDeps(gateway=Gateway(settings, local_server=embedded_server), settings=settings)
     options = CalibrateOptions(
-        data=PAPERS, out_dir=tmp_path, limit=4, n_resamples=200, human_draws=2
+        data=PAPERS, out_dir=tmp_path, limit=6, n_resamples=200, human_draws=2
     )
     outcome, done = calibrate_with_model(options, deps)
-    assert done.reviewed == 4 and not done.failures, done.failures
-    assert len(list((tmp_path / "reviews").glob("*.json"))) == 4
+    # The 135M model now and then fails the review form (twice in a row): that paper is
+    # recorded as failed and the calibration goes on with the others (6 papers, stratified,
+    # so one failure still leaves two of each decision for cross-validation).
+    assert done.reviewed + len(done.failures) == 6
+    assert done.reviewed >= 5, done.failures
+    assert len(list((tmp_path / "reviews").glob("*.json"))) == done.reviewed
     assert all(1 <= r.overall_mean <= 10 for r in done.records.values())
     calibration = load_calibration(outcome.paths["calibration"])
     assert 1 <= calibration.threshold <= 10
     assert 0 <= calibration.calibrator.probability(5.0) <= 1
     assert all(path.stat().st_size > 0 for path in outcome.paths.values())
-    assert outcome.rows[0].n == 4 and "local" in outcome.rows[0].name
+    assert outcome.rows[0].n == done.reviewed and "local" in outcome.rows[0].name
