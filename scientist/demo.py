@@ -8,7 +8,6 @@ what happened. The paper pipeline will replace it as ``make demo``'s job.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -17,6 +16,7 @@ from gateway import Gateway, Settings
 from gateway.ledger import Totals
 from gateway.prompts import render
 from scientist.ideas.models import IdeaBatch
+from scientist.runstore import new_run
 
 PROMPTS = Path(__file__).parent / "prompts"
 DEMO_TASK = (
@@ -33,17 +33,9 @@ class DemoResult(BaseModel):
     totals: Totals
 
 
-def new_run_dir(settings: Settings, label: str) -> Path:
-    """``runs/<UTC timestamp>_<label>/``, created."""
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    run_dir = settings.runs_dir / f"{stamp}_{label}"
-    run_dir.mkdir(parents=True, exist_ok=False)
-    return run_dir
-
-
 def run_demo(settings: Settings, *, count: int = 2, gateway: Gateway | None = None) -> DemoResult:
     """Generate ``count`` ideas for the demo task and store them under a new run folder."""
-    run_dir = new_run_dir(settings, "demo")
+    run_dir = new_run(settings.runs_dir, "demo").root
     gw = gateway or Gateway.from_settings(settings, run_dir)
     messages = [
         {"role": "system", "content": render(PROMPTS, "demo_ideas_system.j2")},

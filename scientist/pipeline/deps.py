@@ -49,7 +49,7 @@ class PipelineDeps:
         if self.on_event is not None:
             self.on_event(event)
 
-    def idea_gateway(self, name: str, folder_ledger: str) -> Gateway:
+    def idea_gateway(self, name: str) -> Gateway:
         """The gateway of one idea: its own ledger and budget, chained to the run's."""
         if name not in self._idea_gateways:
             pipeline = self.settings.pipeline
@@ -57,9 +57,8 @@ class PipelineDeps:
                 max_cost_usd=pipeline.idea_max_cost_usd,
                 max_total_tokens=pipeline.idea_max_total_tokens,
             )
-            ledger = ScopedLedger(
-                self.run.root / folder_ledger, self.gateway.ledger, budget, resume=True
-            )
+            path = self.run.idea(name).root / "ledger.jsonl"
+            ledger = ScopedLedger(path, self.gateway.ledger, budget, resume=True)
             self._idea_gateways[name] = self.gateway.with_ledger(ledger)
         return self._idea_gateways[name]
 

@@ -37,11 +37,7 @@ if TYPE_CHECKING:
 
 def idea_ledger(deps: PipelineDeps, name: str) -> Ledger:
     """The idea's own ledger (``<idea>/ledger.jsonl``), chained to the run's."""
-    return deps.idea_gateway(name, _ledger_name(deps, name)).ledger
-
-
-def _ledger_name(deps: PipelineDeps, name: str) -> str:
-    return str(deps.run.idea(name).root.relative_to(deps.run.root) / "ledger.jsonl")
+    return deps.idea_gateway(name).ledger
 
 
 def run_ideas(deps: PipelineDeps, feedback: str | None) -> IdeasFile:
@@ -172,7 +168,7 @@ class WriteupFailed(AutoscholarError):
 
 
 def _writeup_deps(deps: PipelineDeps, idea: Idea) -> WriteupDeps:
-    gateway = deps.idea_gateway(idea.Name, _ledger_name(deps, idea.Name))
+    gateway = deps.idea_gateway(idea.Name)
     return WriteupDeps(
         gateway=gateway, settings=deps.settings, literature=deps.literature, compiler=deps.compiler
     )
@@ -213,7 +209,7 @@ def review_paper(deps: PipelineDeps, idea: Idea, *, revision: bool) -> ReviewRep
     pdf = paths.paper_pdf
     out_dir = paths.review_dir if not revision else paths.root / "review_revised"
     review_deps = ReviewDeps(
-        gateway=deps.idea_gateway(idea.Name, _ledger_name(deps, idea.Name)),
+        gateway=deps.idea_gateway(idea.Name),
         settings=deps.settings,
         calibration=deps.calibration,
         fewshot=deps.fewshot,
