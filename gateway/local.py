@@ -103,7 +103,10 @@ def server_command(model_file: Path, port: int, settings: LocalModelSettings) ->
             "--cache_size": str(settings.prompt_cache_mb * 2**20),
         }
     flat = [item for pair in args.items() for item in pair]
-    return [sys.executable, "-m", "gateway._serve", "--parent-pid", str(os.getpid()), *flat]
+    ours = ["--parent-pid", str(os.getpid())]
+    if settings.grammar_last:
+        ours.append("--grammar-last")
+    return [sys.executable, "-m", "gateway._serve", *ours, *flat]
 
 
 class LocalServer:

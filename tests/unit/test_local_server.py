@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from gateway._serve import _own_options
 from gateway.errors import LocalModelError
 from gateway.local import LocalServer, free_port, prepare_model_file, server_command, shipped_gguf
 from gateway.settings import LocalModelSettings
@@ -27,6 +28,28 @@ def test_command_binds_loopback_and_watches_us(tmp_path: Path) -> None:
     joined = " ".join(cmd)
     assert "--host 127.0.0.1" in joined and f"--port {port}" in joined
     assert "--parent-pid" in joined and "--model_alias local" in joined
+
+
+def test_grammar_last_is_on_by_default_and_can_be_switched_off(tmp_path: Path) -> None:
+    on = server_command(tmp_path / "m.gguf", 1, LocalModelSettings())
+    off = server_command(tmp_path / "m.gguf", 1, LocalModelSettings(grammar_last=False))
+    assert "--grammar-last" in on and "--grammar-last" not in off
+    assert on[on.index("--flash_attn") + 1] == "False"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--parent-pid", "7", "--grammar-last", "--port", "1"], (7, True, ["--port", "1"])),
+        (["--grammar-last", "--parent-pid", "7", "--model", "m"], (7, True, ["--model", "m"])),
+        (["--parent-pid", "7", "--port", "1"], (7, False, ["--port", "1"])),
+        (["--port", "1"], (None, False, ["--port", "1"])),
+    ],
+)
+def test_serve_takes_its_own_options_and_passes_the_rest(
+    argv: list[str], expected: tuple[int | None, bool, list[str]]
+) -> None:
+    assert _own_options(argv) == expected
 
 
 def test_user_gguf_must_exist(tmp_path: Path) -> None:
