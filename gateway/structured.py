@@ -18,9 +18,10 @@ from pydantic import BaseModel, ValidationError
 
 StructuredMode = Literal["llamacpp_schema", "json_schema", "json_object"]
 MAX_ENUM_SPAN = 101
-# llama.cpp expands maxLength/maxItems into nested optional rules; long bounds make the grammar
-# parser abort the whole server ("exceeds sane defaults"). Longer bounds are left to pydantic.
-MAX_GRAMMAR_LENGTH = 600  # 800 parsed here, 1200 aborted the process
+# llama.cpp expands maxLength/maxItems into nested optional rules and refuses a repetition whose
+# (rules x count) exceeds 2,000 ("exceeds sane defaults"), aborting the whole server: a string's
+# char rule counts 2, so 800 parses and 1,200 aborted. Longer bounds are left to pydantic.
+MAX_GRAMMAR_LENGTH = 800
 MAX_GRAMMAR_ITEMS = 8
 T = TypeVar("T", bound=BaseModel)
 

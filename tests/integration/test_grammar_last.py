@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from gateway.local import prepare_model_file
 from gateway.settings import Settings
-from gateway.structured import grammar_safe
+from gateway.structured import MAX_GRAMMAR_LENGTH, grammar_safe
 
 llama_cpp = pytest.importorskip("llama_cpp")
 _sampling = pytest.importorskip("gateway._sampling")
@@ -78,3 +78,20 @@ def test_uninstall_restores_grammar_first(llm: Any) -> None:
         pass
     sampler = llm._init_sampler(grammar=None)
     assert not isinstance(sampler, _sampling.GrammarLastSampler)
+
+
+class Note(BaseModel):
+    note: str = Field(max_length=MAX_GRAMMAR_LENGTH)
+
+
+def test_the_longest_string_bound_kept_parses_and_holds(llm: Any) -> None:
+    schema = grammar_safe(Note.model_json_schema())
+    assert schema["properties"]["note"]["maxLength"] == MAX_GRAMMAR_LENGTH
+    grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+    llm.reset()
+    with _sampling.grammar_last():
+        out = llm.create_completion(
+            PROMPT, grammar=grammar, max_tokens=MAX_GRAMMAR_LENGTH + 40, temperature=1.0, seed=5
+        )
+    assert out["choices"][0]["finish_reason"] == "stop"  # closed by the grammar, not cut off
+    Note.model_validate(json.loads(out["choices"][0]["text"], strict=False))  # <= 800 chars

@@ -22,6 +22,8 @@ class Outer(BaseModel):
     items: list[Inner]
     note: str = Field("", max_length=2000)
     short: str = Field("", max_length=20)
+    longest: str = Field("", max_length=800)
+    over: str = Field("", max_length=801)
 
 
 def test_bounded_ints_become_enums_in_nested_defs() -> None:
@@ -33,6 +35,8 @@ def test_bounded_ints_become_enums_in_nested_defs() -> None:
     assert "enum" not in Outer.model_json_schema()["$defs"]["Inner"]["properties"]["score"]
     assert "maxLength" not in schema["properties"]["note"]  # would abort llama.cpp's parser
     assert schema["properties"]["short"]["maxLength"] == 20
+    assert schema["properties"]["longest"]["maxLength"] == 800  # a review's Summary bound
+    assert "maxLength" not in schema["properties"]["over"]
 
 
 def test_response_format_per_mode() -> None:
