@@ -114,15 +114,17 @@ def _init_sampler(self: Any, **kwargs: Any) -> Any:
 def install() -> None:
     """Make every ``llama_cpp.Llama`` sample grammar-constrained replies grammar-last."""
     if "_init_sampler" not in _ORIGINAL:
-        _ORIGINAL["_init_sampler"] = llama_cpp.Llama._init_sampler
-        setattr(llama_cpp.Llama, "_init_sampler", _init_sampler)
+        llama: Any = llama_cpp.Llama  # typed Any: we replace one of its methods on purpose
+        _ORIGINAL["_init_sampler"] = llama._init_sampler
+        llama._init_sampler = _init_sampler
 
 
 def uninstall() -> None:
     """Restore llama-cpp-python's own grammar-first sampling."""
     original = _ORIGINAL.pop("_init_sampler", None)
     if original is not None:
-        setattr(llama_cpp.Llama, "_init_sampler", original)
+        llama: Any = llama_cpp.Llama
+        llama._init_sampler = original
 
 
 @contextmanager
