@@ -199,6 +199,11 @@ def shared_prefix(client: httpx.Client, url: str, a: str, b: str) -> int:
     )
 
 
+def generation_tps(completion_tokens: int, elapsed_s: float, base_s: float) -> float:
+    """Decode passes per second beyond a 1-token request (the first token comes from cache)."""
+    return max(completion_tokens - 1, 1) / max(elapsed_s - base_s, 1e-6)
+
+
 def one_round(client: httpx.Client, url: str, deadline: float) -> dict[str, float]:
     """Cold prompt, 1-token baseline, 64-token and structured generation, warm prefix."""
     nonce = uuid.uuid4().hex[:12]
@@ -208,12 +213,11 @@ def one_round(client: httpx.Client, url: str, deadline: float) -> dict[str, floa
     gen_s, gen = post(client, url, prompt, GEN_TOKENS, deadline)
     struct_s, struct = post(client, url, prompt, STRUCT_TOKENS, deadline, grammar=GBNF)
     warm_s, warm = post(client, url, build_prompt(nonce, warm=True), 1, deadline)
-    passes = max(gen["completion_tokens"] - 1, 1)  # the first token is sampled from cache
     return {
         "prompt_tps": cold["prompt_tokens"] / cold_s,
         "cold_s": cold_s,
-        "gen_tps": passes / max(gen_s - base_s, 1e-6),
-        "struct_tps": max(struct["completion_tokens"] - 1, 1) / max(struct_s - base_s, 1e-6),
+        "gen_tps": generation_tps(gen["completion_tokens"], gen_s, base_s),
+        "struct_tps": generation_tps(struct["completion_tokens"], struct_s, base_s),
         "struct_tokens": struct["completion_tokens"],
         "warm_prefix_tps": warm["prompt_tokens"] / warm_s,
         "prompt_tokens": cold["prompt_tokens"],

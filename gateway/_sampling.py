@@ -47,8 +47,8 @@ class GrammarLastSampler:
     def __init__(self, chain: Any, grammar: Any, n_vocab: int) -> None:
         self.chain = chain  # the request's sampler chain, built without the grammar
         self.grammar = grammar  # a chain holding only the grammar sampler
+        self._ids = np.arange(n_vocab, dtype=np.int32)
         self._buffer = np.zeros(n_vocab, dtype=TOKEN_DATA)
-        self._buffer["id"] = np.arange(n_vocab, dtype=np.int32)
         self._one = np.zeros(1, dtype=TOKEN_DATA)
 
     def sample(self, ctx: Any, idx: int) -> int:
@@ -73,7 +73,7 @@ class GrammarLastSampler:
         logits = llama_cpp.llama_get_logits_ith(ctx.ctx, idx)
         self._buffer["logit"] = np.ctypeslib.as_array(logits, shape=(len(self._buffer),))
         self._buffer["p"] = 0.0
-        self._buffer["id"] = np.arange(len(self._buffer), dtype=np.int32)
+        self._buffer["id"] = self._ids  # samplers sort the buffer in place
         array = _token_array(self._buffer)
         if with_grammar:
             llama_cpp.llama_sampler_apply(self.grammar.sampler, ctypes.byref(array))
