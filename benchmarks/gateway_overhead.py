@@ -70,12 +70,13 @@ def make_paths(url: str, cache_dir: Path) -> dict[str, Callable[[], Any]]:
     plain = gateway.Gateway(settings)
     cached = gateway.Gateway(settings, cache=gateway.ResponseCache(cache_dir / "llm.sqlite"))
     llm = settings.llm
+    cap = settings.profile("openai/bench").default_max_tokens
     client = httpx.Client()
     body = {
         "model": "bench",
         "messages": MESSAGES,
         "temperature": llm.temperature,
-        "max_tokens": llm.max_output_tokens,
+        "max_tokens": cap,
     }
     return {
         "httpx": lambda: client.post(f"{url}/chat/completions", json=body).json(),
@@ -87,7 +88,7 @@ def make_paths(url: str, cache_dir: Path) -> dict[str, Callable[[], Any]]:
             num_retries=0,
             max_retries=0,
             temperature=llm.temperature,
-            max_tokens=llm.max_output_tokens,
+            max_tokens=cap,
             timeout=llm.request_timeout_s,
         ),
         "gateway": lambda: plain.complete(MESSAGES, role="writer"),

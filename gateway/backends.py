@@ -13,7 +13,12 @@ from gateway.errors import (
     TransientLLMError,
     UnknownModelError,
 )
-from gateway.types import LLMRequest, LLMResponse
+from gateway.types import ChatMessage, LLMRequest, LLMResponse
+
+# Providers that cache a prompt prefix only where the request marks it (``cache_control``).
+# OpenAI and Gemini cache long prefixes on their own; litellm turns ``cache_control`` for
+# Gemini into a separate cached-content API call, so nobody else gets the marks.
+EXPLICIT_CACHE_PROVIDERS = frozenset({"anthropic"})
 
 
 class Backend(Protocol):
@@ -83,7 +88,7 @@ class LiteLLMBackend:
 
         kwargs: dict[str, Any] = {
             "model": request.model,
-            "messages": [m.model_dump() for m in request.messages],
+            "messages": wire_messages(request.model, request.messages),
             "temperature": request.temperature,
             "max_tokens": request.max_tokens,
             "timeout": request.timeout_s,
@@ -103,29 +108,93 @@ class LiteLLMBackend:
         return _normalise(reply, request.model)
 
 
+def provider_of(model: str) -> str | None:
+    """litellm's provider for ``model`` (``anthropic``, ``openai``...), None if it has none."""
+    from gateway._litellm import load_litellm
+
+    try:
+        return str(load_litellm().get_llm_provider(model=model)[1])
+    except Exception:  # litellm raises bare Exceptions for strings it cannot route
+        return None
+
+
+def wire_messages(model: str, messages: list[ChatMessage]) -> list[dict[str, Any]]:
+    """Messages as litellm takes them; cache breakpoints as content blocks where needed."""
+    if provider_of(model) not in EXPLICIT_CACHE_PROVIDERS:
+        return [m.wire() for m in messages]
+    return [_with_cache_control(m) if m.cache else m.wire() for m in messages]
+
+
+def _with_cache_control(message: ChatMessage) -> dict[str, Any]:
+    """litellm's documented form of an Anthropic prompt-cache breakpoint."""
+    block = {"type": "text", "text": message.content, "cache_control": {"type": "ephemeral"}}
+    return {"role": message.role, "content": [block]}
+
+
+def _count(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) else 0
+
+
+def cache_usage(usage: Any) -> tuple[int, int]:
+    """Prompt tokens (read from, written to) the provider's cache, from litellm's usage.
+
+    litellm puts cache reads in ``prompt_tokens_details.cached_tokens`` for every provider
+    (OpenAI's own field; Anthropic's ``cache_read_input_tokens`` and Gemini's
+    ``cachedContentTokenCount`` are copied there), and Anthropic's cache writes in
+    ``cache_creation_input_tokens``.
+    """
+    details = getattr(usage, "prompt_tokens_details", None)
+    read = _count(getattr(details, "cached_tokens", None)) or _count(
+        getattr(usage, "cache_read_input_tokens", None)
+    )
+    written = _count(getattr(usage, "cache_creation_input_tokens", None)) or _count(
+        getattr(details, "cache_creation_tokens", None)
+    )
+    return read, written
+
+
 def _normalise(reply: Any, model: str) -> LLMResponse:
     choice = reply.choices[0]
     usage = getattr(reply, "usage", None)
-    prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
-    completion = int(getattr(usage, "completion_tokens", 0) or 0)
+    prompt = _count(getattr(usage, "prompt_tokens", 0))
+    completion = _count(getattr(usage, "completion_tokens", 0))
+    read, written = cache_usage(usage)
     return LLMResponse(
         text=choice.message.content or "",
         prompt_tokens=prompt,
         completion_tokens=completion,
-        cost_usd=price(model, prompt, completion),
+        cached_prompt_tokens=read,
+        cache_write_tokens=written,
+        cost_usd=price(model, prompt, completion, cache_read=read, cache_write=written),
+        uncached_cost_usd=price(model, prompt, completion),
         finish_reason=getattr(choice, "finish_reason", None),
     )
 
 
-def price(model: str, prompt_tokens: int, completion_tokens: int) -> float:
-    """USD from litellm's offline price map; 0 for models it does not price (local ones)."""
+def price(
+    model: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    *,
+    cache_read: int = 0,
+    cache_write: int = 0,
+) -> float:
+    """USD from litellm's offline price map; 0 for models it does not price (local ones).
+
+    ``prompt_tokens`` counts every prompt token; of those, ``cache_read`` are priced at the
+    provider's cache-read rate and ``cache_write`` at its cache-write rate.
+    """
     from gateway._litellm import load_litellm
 
     litellm = load_litellm()
 
     try:
         cost_in, cost_out = litellm.cost_per_token(
-            model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+            model=model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cache_read_input_tokens=cache_read,
+            cache_creation_input_tokens=cache_write,
         )
     except Exception:  # unpriced model: litellm raises a bare Exception
         return 0.0

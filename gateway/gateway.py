@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -34,7 +34,7 @@ from gateway.structured import (
 from gateway.types import ChatMessage, LedgerEntry, LLMRequest, LLMResponse
 
 T = TypeVar("T", bound=BaseModel)
-MessageLike = ChatMessage | dict[str, str]
+MessageLike = ChatMessage | Mapping[str, object]
 LOCAL_KEY = "sk-no-key-required"
 DEFAULT_CONTEXT_TOKENS = 8192
 
@@ -152,7 +152,7 @@ class Gateway:
         instruction = render(
             GATEWAY_PROMPTS, "structured_system.j2", schema_json=schema_text(schema)
         )
-        msgs = _with_system_suffix(msgs, instruction)
+        msgs = _with_instruction(msgs, instruction)
         attempts = self.settings.llm.structured_reasks + 1
         for _ in range(attempts):
             reply = self._call(role, model, msgs, fmt, sampling, schema.__name__)
@@ -170,7 +170,8 @@ class Gateway:
         raise StructuredOutputError(
             f"{model} (role {role}) returned no valid {schema.__name__} in {attempts} attempts. "
             f"Last errors:\n{errors}\nLast reply: {reply.text[:600]!r}\nTry a more capable model "
-            "for this role, raise llm.structured_reasks, or raise llm.max_output_tokens if the "
+            "for this role, raise llm.structured_reasks, or raise the profile's output cap "
+            "(profiles.compact.* or profiles.full.*) if the "
             "reply was cut off.",
             model=model,
             raw=reply.text,
@@ -223,7 +224,7 @@ class Gateway:
             messages=msgs,
             response_format=fmt,
             temperature=llm.temperature if temperature is None else temperature,
-            max_tokens=sampling["max_tokens"] or llm.max_output_tokens,
+            max_tokens=sampling["max_tokens"] or self.settings.profile(model).default_max_tokens,
             timeout_s=llm.request_timeout_s,
             api_base=llm.api_bases.get(model),
         )
@@ -328,6 +329,9 @@ class Gateway:
                 cache_hit=cache_hit,
                 attempts=attempts,
                 schema_name=schema_name,
+                cached_prompt_tokens=response.cached_prompt_tokens,
+                cache_write_tokens=response.cache_write_tokens,
+                uncached_cost_usd=0.0 if cache_hit else response.uncached_cost_usd,
             )
         )
 
@@ -344,15 +348,21 @@ def estimate_prompt_tokens(request: LLMRequest) -> int:
 
     litellm = load_litellm()
 
-    messages = [m.model_dump() for m in request.messages]
+    messages = [m.wire() for m in request.messages]
     try:
         return int(litellm.token_counter(model=request.model, messages=messages))
     except Exception:  # a tokenizer it cannot load: fall back to ~4 characters per token
         return sum(len(m.content) for m in request.messages) // 4 + 4 * len(messages)
 
 
-def _with_system_suffix(msgs: list[ChatMessage], text: str) -> list[ChatMessage]:
-    """Append ``text`` to the system message, or add one."""
-    if msgs and msgs[0].role == "system":
-        return [ChatMessage(role="system", content=f"{msgs[0].content}\n\n{text}"), *msgs[1:]]
-    return [ChatMessage(role="system", content=text), *msgs]
+def _with_instruction(msgs: list[ChatMessage], text: str) -> list[ChatMessage]:
+    """Append ``text`` to the last user message, or add a user message with it.
+
+    At the end, not in the system message: calls that share a long prefix (every reviewer's
+    and every reflection's guidelines and paper) but ask for different schemas then still
+    share it, for providers' prompt caches and the embedded server's prefix reuse alike.
+    """
+    if msgs and msgs[-1].role == "user":
+        last = msgs[-1]
+        return [*msgs[:-1], last.model_copy(update={"content": f"{last.content}\n\n{text}"})]
+    return [*msgs, ChatMessage(role="user", content=text)]

@@ -20,7 +20,10 @@ class Totals(BaseModel):
     cache_hits: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    cache_write_tokens: int = 0
     cost_usd: float = 0.0
+    uncached_cost_usd: float = 0.0
     latency_s: float = 0.0
     by_role: dict[str, Totals] = Field(default_factory=dict)
 
@@ -28,6 +31,11 @@ class Totals(BaseModel):
     def total_tokens(self) -> int:
         """Paid prompt plus completion tokens."""
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def cache_savings_usd(self) -> float:
+        """What providers' prompt caches saved on paid calls (response-cache hits aside)."""
+        return self.uncached_cost_usd - self.cost_usd
 
 
 def _add(totals: Totals, entry: LedgerEntry) -> None:
@@ -38,7 +46,10 @@ def _add(totals: Totals, entry: LedgerEntry) -> None:
         return
     totals.prompt_tokens += entry.prompt_tokens
     totals.completion_tokens += entry.completion_tokens
+    totals.cached_prompt_tokens += entry.cached_prompt_tokens
+    totals.cache_write_tokens += entry.cache_write_tokens
     totals.cost_usd += entry.cost_usd
+    totals.uncached_cost_usd += entry.cost_without_caching_usd
 
 
 def sum_entries(entries: Iterable[LedgerEntry]) -> Totals:

@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from gateway.errors import SettingsError
+from gateway.profiles import OutputProfile, ProfileSettings
 
 PRESET_DIR = Path(__file__).parent / "presets"
 Role = Literal["ideas", "coder", "writer", "citations", "reviewer", "meta_reviewer"]
@@ -67,7 +68,6 @@ class LLMSettings(_Strict):
         "detected (json_schema where litellm says the model supports it, else json_object).",
     )
     temperature: float = Field(0.7, ge=0, le=2, description="Default sampling temperature.")
-    max_output_tokens: int = Field(1024, ge=1, description="Default cap on generated tokens.")
     request_timeout_s: float = Field(180.0, gt=0, description="Timeout of one HTTP request.")
     max_retries: int = Field(4, ge=0, le=10, description="Retries of a transient failure.")
     backoff_initial_s: float = Field(1.0, ge=0, description="First backoff wait; doubles.")
@@ -157,15 +157,6 @@ class IdeasSettings(_Strict):
         le=1,
         description="Titles at least this similar (difflib ratio) mark an idea as a duplicate.",
     )
-    max_code_chars: int = Field(
-        3000, ge=200, description="Characters of experiment.py shown to the idea generator."
-    )
-    abstract_chars: int = Field(
-        300, ge=0, description="Characters of each abstract shown in a novelty round."
-    )
-    max_output_tokens: int = Field(
-        700, ge=64, description="Cap on each idea, reflection and novelty reply."
-    )
     temperature: float | None = Field(
         None, ge=0, le=2, description="Sampling temperature; default llm.temperature."
     )
@@ -233,9 +224,6 @@ class ExperimentsSettings(_Strict):
     aider_edit_format: Literal["diff", "whole", "udiff", "diff-fenced"] = Field(
         "diff", description="How Aider asks the coder to write edits (SEARCH/REPLACE by default)."
     )
-    aider_max_output_tokens: int = Field(
-        1024, ge=64, description="Cap on tokens the coder model may generate per Aider reply."
-    )
     plot_timeout_s: float = Field(300.0, gt=0, description="Wall-clock limit of one plot.py run.")
     plot_attempts: int = Field(
         2, ge=1, le=5, description="Plot rounds: a failing plot.py goes back to the coder."
@@ -264,9 +252,6 @@ class WritingSettings(_Strict):
     fix_rounds: int = Field(3, ge=0, description="Compile-and-fix rounds.")
     compile_timeout_s: float = Field(120.0, gt=0, description="Timeout of one latexmk call.")
     pdf_engine: Literal["latex", "weasyprint"] = Field("latex", description="PDF renderer.")
-    section_max_tokens: int = Field(
-        900, ge=64, description="Cap on generated tokens per section draft, fix or shortening."
-    )
     refine_rounds: int = Field(
         1, ge=0, le=3, description="Checklist-driven refinement passes per section."
     )
@@ -288,9 +273,6 @@ class ReviewSettings(_Strict):
     num_reflections: int = Field(3, ge=0, le=10, description="Self-reflection rounds per reviewer.")
     num_fewshot: int = Field(1, ge=0, le=3, description="Example reviews shown to each reviewer.")
     temperature: float = Field(0.75, ge=0, le=2, description="Sampling temperature of reviews.")
-    max_output_tokens: int = Field(
-        2048, ge=256, description="Cap on each review, reflection and meta-review reply."
-    )
     personas: list[Persona] = Field(
         default_factory=lambda: list(DEFAULT_PERSONAS),
         min_length=1,
@@ -438,6 +420,11 @@ class Settings(BaseSettings):
         default_factory=PipelineSettings, description="The paper pipeline around the stages."
     )
     service: ServiceSettings = Field(default_factory=ServiceSettings, description="Service.")
+    profiles: ProfileSettings = Field(
+        default_factory=ProfileSettings,
+        description="Output profiles (compact, full): reply sizes, output caps and prompt "
+        "sizes per model.",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -449,6 +436,10 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _PresetSource(settings_cls), file_secret_settings)
+
+    def profile(self, model: str) -> OutputProfile:
+        """The output profile of ``model`` (the one place that decides it)."""
+        return self.profiles.for_model(model)
 
     def cache_file(self) -> Path:
         """The response-cache file these settings point at."""
@@ -488,15 +479,35 @@ def load_settings(preset: str | None = None, overrides: dict[str, Any] | None = 
     try:
         return Settings(**(overrides or {}))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})"
-            for e in exc.errors()
-        )
+        problems = "; ".join(_describe(e) for e in exc.errors())
         raise SettingsError(
             f"Invalid settings (preset {name!r}, AUTOSCHOLAR_* environment, --set): {problems}"
         ) from exc
     finally:
         _PRESET_DATA.reset(token)
+
+
+# Output caps that were stage settings before output profiles decided them per model.
+MOVED_TO_PROFILES: dict[str, str] = {
+    "llm.max_output_tokens": "default_max_tokens",
+    "ideas.max_output_tokens": "idea_max_tokens",
+    "ideas.max_code_chars": "idea_code_chars",
+    "ideas.abstract_chars": "novelty_abstract_chars",
+    "writing.section_max_tokens": "section_max_tokens",
+    "review.max_output_tokens": "review_max_tokens",
+    "experiments.aider_max_output_tokens": "coder_max_tokens",
+}
+
+
+def _describe(error: Any) -> str:
+    where = ".".join(str(p) for p in error["loc"])
+    if where in MOVED_TO_PROFILES:
+        field = MOVED_TO_PROFILES[where]
+        return (
+            f"{where} is now set per output profile: use profiles.compact.{field} (the embedded "
+            f"model) or profiles.full.{field} (provider models)"
+        )
+    return f"{where}: {error['msg']} (got {error.get('input')!r})"
 
 
 def parse_assignments(pairs: list[str]) -> dict[str, Any]:

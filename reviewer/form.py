@@ -7,17 +7,19 @@ threshold on the aggregated Overall score, never from the model's own word.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import functools
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from gateway.profiles import OutputProfile
 
 Score4 = Annotated[int, Field(ge=1, le=4)]
-# Bounds keep a reply within review.max_output_tokens in practice even when a weak model rambles
-# (llama.cpp's grammar enforces string lengths and item counts; a reply cut off anyway is
-# re-asked, then recorded as a failed reviewer).
-Text = Annotated[str, Field(min_length=1, max_length=300)]
-Long = Annotated[str, Field(min_length=1, max_length=800)]
-Items = Annotated[list[Text], Field(min_length=1, max_length=4)]
+# The records below hold any review a profile accepted; the size bounds a model's reply must
+# meet come from its output profile (``review_form(profile)``), so a capable model's
+# NeurIPS-length review is kept whole and the embedded model's stays inside its token limit.
+Text = Annotated[str, Field(min_length=1)]
+Items = Annotated[list[Text], Field(min_length=1)]
 
 SCORE_FIELDS: tuple[str, ...] = (
     "Originality",
@@ -37,13 +39,13 @@ class ReviewForm(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    Summary: Long = Field(description="What the paper claims and does, in your words.")
-    Strengths: Items
-    Weaknesses: Items
-    Questions: list[Text] = Field(max_length=4, description="Questions for the authors.")
-    Limitations: list[Text] = Field(max_length=4, description="Limitations and societal impact.")
+    Summary: Text = Field(description="What the paper claims and does, in your words.")
+    Strengths: Items = Field(description="The paper's main strengths, one per item.")
+    Weaknesses: Items = Field(description="The paper's main weaknesses, one per item.")
+    Questions: list[Text] = Field(description="Questions for the authors.")
+    Limitations: list[Text] = Field(description="Limitations and societal impact.")
     Ethical_Concerns: bool = Field(description="True if the paper raises ethical concerns.")
-    Ethical_Concerns_Text: str = Field("", max_length=300, description="Which, if any.")
+    Ethical_Concerns_Text: str = Field("", description="Which, if any.")
     Originality: Score4
     Quality: Score4
     Clarity: Score4
@@ -60,7 +62,7 @@ class ReflectionReply(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    thought: str = Field(max_length=300, description="What to change and why, briefly.")
+    thought: str = Field(description="What to change and why.")
     review: ReviewForm
     done: bool = Field(description="True when the review needs no further revision.")
 
@@ -70,10 +72,73 @@ class MetaReviewReply(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    summary: Long = Field(description="The consensus of the reviews.")
-    strengths: Items
-    weaknesses: Items
-    disagreements: list[Text] = Field(max_length=4, description="Where reviewers disagree.")
+    summary: Text = Field(description="The consensus of the reviews.")
+    strengths: Items = Field(description="Strengths the reviewers agree on.")
+    weaknesses: Items = Field(description="Weaknesses the reviewers agree on.")
+    disagreements: list[Text] = Field(description="Where reviewers disagree.")
+
+
+def _bounded_text(chars: int) -> Any:
+    return Annotated[str, Field(min_length=1, max_length=chars)]
+
+
+def _bounded_items(profile: OutputProfile, *, min_items: int) -> Any:
+    items: Any = list[_bounded_text(profile.review_item_chars)]  # type: ignore[misc]
+    return Annotated[items, Field(min_length=min_items, max_length=profile.review_items)]
+
+
+@functools.cache
+def review_form(profile: OutputProfile) -> type[ReviewForm]:
+    """The review form with ``profile``'s bounds: what a reviewer's reply must validate as."""
+    lists = {
+        name: (_bounded_items(profile, min_items=1), ReviewForm.model_fields[name])
+        for name in ("Strengths", "Weaknesses")
+    } | {
+        name: (_bounded_items(profile, min_items=0), ReviewForm.model_fields[name])
+        for name in ("Questions", "Limitations")
+    }
+    fields: dict[str, Any] = {
+        "Summary": (
+            _bounded_text(profile.review_summary_chars),
+            ReviewForm.model_fields["Summary"],
+        ),
+        "Ethical_Concerns_Text": (
+            str,
+            Field("", max_length=profile.review_item_chars, description="Which, if any."),
+        ),
+        **lists,
+    }
+    return create_model("ReviewForm", __base__=ReviewForm, __doc__=ReviewForm.__doc__, **fields)
+
+
+@functools.cache
+def reflection_reply(profile: OutputProfile) -> type[ReflectionReply]:
+    """The reflection reply with ``profile``'s bounds on its thought and its review."""
+    fields: dict[str, Any] = {
+        "thought": (
+            str,
+            Field(max_length=profile.review_thought_chars, description="What to change and why."),
+        ),
+        "review": (review_form(profile), ...),
+    }
+    return create_model(
+        "ReflectionReply", __base__=ReflectionReply, __doc__=ReflectionReply.__doc__, **fields
+    )
+
+
+@functools.cache
+def meta_review_reply(profile: OutputProfile) -> type[MetaReviewReply]:
+    """The meta-review reply with ``profile``'s bounds."""
+    base = MetaReviewReply.model_fields
+    fields: dict[str, Any] = {
+        "summary": (_bounded_text(profile.review_summary_chars), base["summary"]),
+        "strengths": (_bounded_items(profile, min_items=1), base["strengths"]),
+        "weaknesses": (_bounded_items(profile, min_items=1), base["weaknesses"]),
+        "disagreements": (_bounded_items(profile, min_items=0), base["disagreements"]),
+    }
+    return create_model(
+        "MetaReviewReply", __base__=MetaReviewReply, __doc__=MetaReviewReply.__doc__, **fields
+    )
 
 
 class ReviewerResult(BaseModel):

@@ -42,6 +42,8 @@ USAGE_LABELS = {
     "completion_tokens": "completion tokens",
     "total_tokens": "total tokens",
     "cost_usd": "cost (USD)",
+    "cached_prompt_tokens": "prompt tokens from provider cache",
+    "cache_savings_usd": "saved by prompt caching (USD)",
     "latency_s": "model time (s)",
 }
 # Geometry of one row's spread chart, in SVG user units: axis ends, axis height, size.
@@ -285,7 +287,7 @@ def _usage_rows(report: ReviewReport) -> list[tuple[str, str]]:
     rows = []
     for key in known + rest:
         value = report.usage[key]
-        text = f"${value:.4f}" if key == "cost_usd" else _number(value)
+        text = f"${value:.4f}" if key.endswith("_usd") else _number(value)
         rows.append((USAGE_LABELS.get(key, key.replace("_", " ")), text))
     rows.append(("wall time", f"{report.wall_time_s:.1f} s"))
     return rows

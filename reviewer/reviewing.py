@@ -9,21 +9,23 @@ from pathlib import Path
 from typing import TypedDict
 
 from gateway import Gateway, Settings
+from gateway.profiles import OutputProfile
 from gateway.prompts import render
 from reviewer.decision import Calibration
-from reviewer.fewshot import FewshotExample
+from reviewer.fewshot import FewshotExample, shown_example
 from reviewer.form import (
     Excerpt,
     MetaReviewReply,
-    ReflectionReply,
     ReviewerResult,
-    ReviewForm,
+    meta_review_reply,
+    reflection_reply,
+    review_form,
 )
 
 PROMPTS = Path(__file__).parent / "prompts"
-PROMPT_OVERHEAD_TOKENS = 900  # system prompt, instructions and the schema instruction
-PREVIOUS_REVIEW_TOKENS = 700  # a reflection round repeats the previous review
+INSTRUCTION_TOKENS = 900  # the persona, the user instructions and the schema instruction
 CHARS_PER_TOKEN = 3.5
+Message = dict[str, str | bool]
 
 
 @dataclass(frozen=True)
@@ -64,36 +66,57 @@ def reviewer_persona(settings: Settings, index: int) -> str:
     return personas[index % len(personas)]
 
 
+def _model_budget(deps: ReviewDeps, model: str) -> int:
+    """Tokens of paper text that fit ``model``'s context beside everything else it is sent."""
+    profile = deps.settings.profile(model)
+    system = system_prompt(profile, deps.fewshot)
+    return int(
+        deps.gateway.context_tokens(model)
+        - profile.review_max_tokens  # the reply
+        - profile.previous_review_tokens  # a reflection round repeats the previous review
+        - len(system) / CHARS_PER_TOKEN
+        - INSTRUCTION_TOKENS
+    )
+
+
 def excerpt_budget(deps: ReviewDeps) -> int:
     """Tokens of paper text that fit every reviewer model's context with room to answer."""
     settings = deps.settings
     models = {reviewer_model(settings, i) for i in range(settings.review.num_reviewers)}
-    context = min(deps.gateway.context_tokens(m) for m in models)
-    examples = sum(len(e.paper_excerpt) + 1500 for e in deps.fewshot) / CHARS_PER_TOKEN
-    budget = int(
-        context
-        - settings.review.max_output_tokens
-        - PROMPT_OVERHEAD_TOKENS
-        - PREVIOUS_REVIEW_TOKENS
-        - examples
-    )
+    budget = min(_model_budget(deps, m) for m in models)
     if settings.review.max_paper_tokens is not None:
         budget = min(budget, settings.review.max_paper_tokens)
     return max(budget, 500)
 
 
-def _examples_text(examples: list[FewshotExample]) -> str:
-    parts = [
-        render(
-            PROMPTS,
-            "fewshot_example.j2",
-            index=i + 1,
-            paper=e.paper_excerpt,
-            review=e.review.model_dump_json(indent=1),
+def _examples_text(examples: list[FewshotExample], profile: OutputProfile) -> str:
+    parts = []
+    for i, example in enumerate(examples):
+        shown = shown_example(example, profile)
+        parts.append(
+            render(
+                PROMPTS,
+                "fewshot_example.j2",
+                index=i + 1,
+                paper=shown.paper_excerpt,
+                review=shown.review.model_dump_json(indent=1),
+            )
         )
-        for i, e in enumerate(examples)
-    ]
     return "\n\n".join(parts)
+
+
+def system_prompt(profile: OutputProfile, examples: list[FewshotExample]) -> str:
+    """The reviewer's system prompt: the profile's guidelines and the few-shot examples.
+
+    It holds nothing specific to the paper or the reviewer, so providers that cache
+    prompt prefixes serve it from cache for every call of every review.
+    """
+    return render(
+        PROMPTS,
+        "review_system.j2",
+        guidelines=render(PROMPTS, f"guidelines_{profile.guidelines}.j2"),
+        examples=_examples_text(examples, profile),
+    )
 
 
 def _cut_note(shown: Excerpt) -> str:
@@ -104,21 +127,21 @@ def _cut_note(shown: Excerpt) -> str:
 
 
 def review_messages(
-    shown: Excerpt, persona: str, examples: list[FewshotExample]
-) -> list[dict[str, str]]:
-    """System and user messages of a first review."""
-    # The persona comes after the paper so that every reviewer's prompt shares the long
-    # paper prefix, which the embedded server's prompt cache then processes only once.
-    system = render(PROMPTS, "review_system.j2")
-    user = render(
-        PROMPTS,
-        "review_user.j2",
-        examples=_examples_text(examples),
-        cut_note=_cut_note(shown),
-        paper=shown.text,
-        persona=render(PROMPTS, f"persona_{persona}.j2"),
-    )
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    shown: Excerpt, persona: str, examples: list[FewshotExample], profile: OutputProfile
+) -> list[Message]:
+    """System and user messages of a first review.
+
+    The persona comes last, after the paper, so every reviewer's prompt shares the long
+    prefix (guidelines, examples, paper): providers that cache prompts (``cache`` marks the
+    breakpoints) and the embedded server's prefix reuse then process it only once.
+    """
+    paper = render(PROMPTS, "review_paper.j2", cut_note=_cut_note(shown), paper=shown.text)
+    stance = render(PROMPTS, "review_user.j2", persona=render(PROMPTS, f"persona_{persona}.j2"))
+    return [
+        {"role": "system", "content": system_prompt(profile, examples), "cache": True},
+        {"role": "user", "content": paper, "cache": True},
+        {"role": "user", "content": stance},
+    ]
 
 
 class SamplingArgs(TypedDict):
@@ -133,18 +156,19 @@ def run_reviewer(index: int, shown: Excerpt, deps: ReviewDeps) -> ReviewerResult
     """Reviewer ``index``: a review, then up to ``num_reflections`` rounds until it is done."""
     settings, gw = deps.settings, deps.gateway
     model, persona = reviewer_model(settings, index), reviewer_persona(settings, index)
+    profile = settings.profile(model)
     total = settings.review.num_reflections
-    base = review_messages(shown, persona, deps.fewshot)
+    base = review_messages(shown, persona, deps.fewshot, profile)
     sampling = SamplingArgs(
         model=model,
         temperature=settings.review.temperature,
-        max_tokens=settings.review.max_output_tokens,
+        max_tokens=profile.review_max_tokens,
     )
-    review = gw.complete(base, role="reviewer", schema=ReviewForm, **sampling)
+    review = gw.complete(base, role="reviewer", schema=review_form(profile), **sampling)
     rounds, thoughts, stopped = [review], [], False
     deps.notify(ProgressEvent(index, 0, total, done=total == 0))
     for number in range(1, total + 1):
-        messages = [
+        messages: list[Message] = [
             *base,
             {"role": "assistant", "content": rounds[-1].model_dump_json()},
             {
@@ -152,7 +176,7 @@ def run_reviewer(index: int, shown: Excerpt, deps: ReviewDeps) -> ReviewerResult
                 "content": render(PROMPTS, "reflection_user.j2", round=number, total=total),
             },
         ]
-        reply = gw.complete(messages, role="reviewer", schema=ReflectionReply, **sampling)
+        reply = gw.complete(messages, role="reviewer", schema=reflection_reply(profile), **sampling)
         rounds.append(reply.review)
         thoughts.append(reply.thought)
         deps.notify(ProgressEvent(index, number, total, done=reply.done or number == total))
@@ -172,6 +196,7 @@ def run_reviewer(index: int, shown: Excerpt, deps: ReviewDeps) -> ReviewerResult
 def meta_review(results: list[ReviewerResult], title: str, deps: ReviewDeps) -> MetaReviewReply:
     """The area chair's consensus text over every reviewer's final review."""
     finals = [r.final.model_dump() for r in sorted(results, key=lambda r: r.index)]
+    profile = deps.settings.profile(deps.settings.llm.models.meta_reviewer)
     messages = [
         {"role": "system", "content": render(PROMPTS, "meta_system.j2")},
         {
@@ -188,6 +213,6 @@ def meta_review(results: list[ReviewerResult], title: str, deps: ReviewDeps) -> 
     return deps.gateway.complete(
         messages,
         role="meta_reviewer",
-        schema=MetaReviewReply,
-        max_tokens=deps.settings.review.max_output_tokens,
+        schema=meta_review_reply(profile),
+        max_tokens=profile.review_max_tokens,
     )

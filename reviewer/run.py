@@ -59,6 +59,8 @@ def assemble_report(state: dict[str, Any], deps: ReviewDeps, wall_time_s: float)
             "prompt_tokens": totals.prompt_tokens,
             "completion_tokens": totals.completion_tokens,
             "cost_usd": totals.cost_usd,
+            "cached_prompt_tokens": totals.cached_prompt_tokens,
+            "cache_savings_usd": totals.cache_savings_usd,
         },
         ledger=[e.model_dump(mode="json") for e in ledger.entries],
         settings=deps.settings.review.model_dump(mode="json"),

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from gateway import Gateway, Settings
 from gateway.ledger import Totals
 from gateway.prompts import render
-from scientist.ideas.models import IdeaBatch
+from scientist.ideas.models import IdeaBatch, idea_batch
 from scientist.runstore import new_run
 
 PROMPTS = Path(__file__).parent / "prompts"
@@ -44,7 +44,9 @@ def run_demo(settings: Settings, *, count: int = 2, gateway: Gateway | None = No
             "content": render(PROMPTS, "demo_ideas_user.j2", task=DEMO_TASK, count=count),
         },
     ]
-    ideas = gw.complete(messages, role="ideas", schema=IdeaBatch)
+    schema = idea_batch(settings.profile(settings.llm.models.ideas))
+    reply = gw.complete(messages, role="ideas", schema=schema)
+    ideas = IdeaBatch.model_validate(reply.model_dump())
     (run_dir / "ideas.json").write_text(ideas.model_dump_json(indent=2), encoding="utf-8")
     totals = gw.ledger.totals()
     (run_dir / "usage.json").write_text(json.dumps(totals.model_dump(), indent=2), encoding="utf-8")

@@ -11,6 +11,7 @@ import pytest
 
 from gateway.settings import Settings, load_settings
 from tests.fakes import FakeOpenAI, fake_openai_server
+from tests.provider_fakes import ProviderFakes, serve_provider_fakes, set_dummy_env
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -49,3 +50,11 @@ def embedded_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings for the real embedded model; the re-quantised file is shared across tests."""
     data = Path(os.environ.get("AUTOSCHOLAR_TEST_DATA_DIR", tmp_path_factory.mktemp("data")))
     return load_settings("debug", {"data_dir": str(data), "llm": {"cache_enabled": False}})
+
+
+@pytest.fixture
+def provider_fakes(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProviderFakes]:
+    """Loopback OpenAI, Anthropic and Gemini servers answering with real GPT-4o reviews."""
+    set_dummy_env(monkeypatch.setenv)
+    with serve_provider_fakes() as fakes:
+        yield fakes

@@ -64,7 +64,7 @@ def settings_key(settings: Settings) -> dict[str, Any]:
     key: dict[str, Any] = {
         "review": review,
         "reviewer_model": settings.llm.models.reviewer,
-        "max_output_tokens": settings.llm.max_output_tokens,
+        "profile": settings.profile(settings.llm.models.reviewer).model_dump(mode="json"),
     }
     if "local" in {settings.llm.models.reviewer, *settings.review.models}:
         key["local"] = settings.local.model_dump(mode="json", include={"gguf_path", "quantization"})

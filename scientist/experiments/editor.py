@@ -94,11 +94,12 @@ class CodeEditor(Protocol):
 
 @dataclass(frozen=True)
 class AiderModel:
-    """How Aider reaches the coder model: its name, base URL, and environment (keys)."""
+    """How Aider reaches the coder model: its name, base URL, output cap and environment."""
 
     name: str
     api_base: str | None
     metadata: dict[str, Any]
+    max_tokens: int  # per reply: the profile's coder_max_tokens, within the model's own limit
     env: dict[str, str] = field(default_factory=dict, repr=False)
 
 
@@ -125,14 +126,18 @@ def resolve_aider_bin(configured: Path | None) -> Path:
 def aider_model(settings: Settings, local_base_url: Callable[[], str] | None = None) -> AiderModel:
     """The coder role's model, wired for Aider (the embedded server for ``local``)."""
     coder = settings.llm.models.coder
-    cap = settings.experiments.aider_max_output_tokens
+    cap = settings.profile(coder).coder_max_tokens
     if coder == LOCAL_ALIAS:
         resolve = local_base_url or shared_server(settings.local, settings.data_dir).base_url
-        name = f"openai/{LOCAL_ALIAS}"
         metadata = _zero_cost_metadata(settings.local.n_ctx, cap)
-        return AiderModel(name, resolve(), metadata, {"OPENAI_API_KEY": "local"})
+        return AiderModel(
+            f"openai/{LOCAL_ALIAS}", resolve(), metadata, cap, {"OPENAI_API_KEY": "local"}
+        )
     metadata = _known_metadata(coder) or _zero_cost_metadata(DEFAULT_CONTEXT_TOKENS, cap)
-    return AiderModel(coder, settings.llm.api_bases.get(coder), metadata)
+    # A provider rejects a max_tokens above the model's own output limit (gpt-4-turbo: 4096),
+    # so the profile's cap is lowered to it where litellm knows it.
+    cap = min(cap, metadata.get("max_output_tokens") or cap)
+    return AiderModel(coder, settings.llm.api_bases.get(coder), metadata, cap)
 
 
 def _zero_cost_metadata(context: int, cap: int) -> dict[str, Any]:
@@ -248,10 +253,10 @@ class AiderCLI:
         metadata_file = logs / "aider.model-metadata.json"
         metadata_file.write_text(json.dumps({model.name: model.metadata}, indent=1))
         settings_file = logs / "aider.model-settings.yml"
-        cap = self.settings.experiments.aider_max_output_tokens
         # JSON is YAML; "aider/extra_params" merges into every model's own tuned settings.
+        params = {"max_tokens": model.max_tokens}
         settings_file.write_text(
-            json.dumps([{"name": "aider/extra_params", "extra_params": {"max_tokens": cap}}])
+            json.dumps([{"name": "aider/extra_params", "extra_params": params}])
         )
         command = [str(self.aider_bin), "--model", model.name]
         if model.api_base:

@@ -9,12 +9,16 @@ from scientist.experiments.models import RoundRecord, RunOutcome
 from scientist.ideas.models import Idea
 
 PROMPTS = Path(__file__).parent / "prompts"
-MAX_TABLE_RUNS = 4  # baseline plus the latest runs: older columns only lengthen the prompt
 
 
-def results_table(baseline: RunOutcome, runs: list[RunOutcome]) -> str:
-    """A Markdown table: one row per group and metric, one column per run (mean ± stderr)."""
-    shown = [baseline, *runs[-(MAX_TABLE_RUNS - 1) :]] if runs else [baseline]
+def results_table(baseline: RunOutcome, runs: list[RunOutcome], max_runs: int | None = None) -> str:
+    """A Markdown table: one row per group and metric, one column per run (mean ± stderr).
+
+    ``max_runs`` (the coder's profile: ``coder_table_runs``) keeps the baseline and the latest
+    runs, since for the embedded model older columns only lengthen the prompt; None: all.
+    """
+    latest = runs if max_runs is None else runs[-(max_runs - 1) :]
+    shown = [baseline, *latest]
     header = "| group | metric | " + " | ".join(_column(r) for r in shown) + " |"
     rule = "|" + " --- |" * (len(shown) + 2)
     rows = []

@@ -155,7 +155,11 @@ def code_round(
         round_index=index,
         max_rounds=limits.max_rounds,
         run_name=run_name,
-        table=results_table(state["baseline"], _successful_runs(state)),
+        table=results_table(
+            state["baseline"],
+            _successful_runs(state),
+            deps.settings.profile(deps.settings.llm.models.coder).coder_table_runs,
+        ),
         last_round=last_round_summary(previous[-1] if previous else None),
         feedback=state.get("feedback"),
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from gateway import Gateway, Settings
+from gateway.profiles import OutputProfile
 from scientist.literature.models import Literature
 
 Step = Literal["generate", "reflect", "idea_done", "novelty", "novelty_done"]
@@ -37,11 +38,14 @@ class IdeasDeps:
         if self.on_progress is not None:
             self.on_progress(event)
 
+    def profile(self) -> OutputProfile:
+        """The output profile of the ideas model: reply bounds, caps and prompt sizes."""
+        return self.settings.profile(self.settings.llm.models.ideas)
+
     def sampling(self) -> dict[str, Any]:
         """Model, temperature and output cap shared by every call of the stage."""
-        ideas = self.settings.ideas
         return {
             "model": self.settings.llm.models.ideas,
-            "temperature": ideas.temperature,
-            "max_tokens": ideas.max_output_tokens,
+            "temperature": self.settings.ideas.temperature,
+            "max_tokens": self.profile().idea_max_tokens,
         }

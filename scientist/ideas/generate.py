@@ -10,16 +10,22 @@ from pathlib import Path
 from gateway.prompts import render
 from scientist.ideas.deps import IdeasDeps
 from scientist.ideas.models import Idea
-from scientist.ideas.records import IdeaReflection, IdeaReply
+from scientist.ideas.records import (
+    IdeaReflection,
+    IdeaReply,
+    as_record,
+    idea_reflection,
+    idea_reply,
+)
 from scientist.template import Template
 
 PROMPTS = Path(__file__).parent / "prompts"
 Messages = list[dict[str, str]]
 
 
-def shown_code(code: str, max_chars: int) -> str:
-    """The experiment code, cut at a line boundary to ``max_chars`` with a note."""
-    if len(code) <= max_chars:
+def shown_code(code: str, max_chars: int | None) -> str:
+    """The experiment code, cut at a line boundary to ``max_chars`` (None: whole) with a note."""
+    if max_chars is None or len(code) <= max_chars:
         return code.rstrip()
     cut = code[:max_chars].rsplit("\n", 1)[0]
     return f"{cut.rstrip()}\n# ... ({len(code) - len(cut)} more characters not shown)"
@@ -41,12 +47,13 @@ def idea_messages(
 ) -> Messages:
     """System and user messages that ask for idea ``number``."""
     settings = deps.settings.ideas
+    profile = deps.profile()
     system = render(PROMPTS, "idea_system.j2", system=template.prompt.system)
     user = render(
         PROMPTS,
         "idea_user.j2",
         task=template.prompt.task_description,
-        code=shown_code(template.experiment_code, settings.max_code_chars),
+        code=shown_code(template.experiment_code, profile.idea_code_chars),
         previous=previous_text(previous),
         feedback=(feedback or "").strip(),
         number=number,
@@ -56,8 +63,10 @@ def idea_messages(
 
 
 def propose_idea(messages: Messages, deps: IdeasDeps) -> IdeaReply:
-    """Ask the ideas model for one idea."""
-    return deps.gateway.complete(messages, role="ideas", schema=IdeaReply, **deps.sampling())
+    """Ask the ideas model for one idea (its reply held to the model's output profile)."""
+    schema = idea_reply(deps.profile())
+    reply = deps.gateway.complete(messages, role="ideas", schema=schema, **deps.sampling())
+    return as_record(reply, IdeaReply)
 
 
 def reflection_messages(base: Messages, current: Idea, round_: int, total: int) -> Messages:
@@ -76,7 +85,9 @@ def reflect_idea(base: Messages, current: Idea, round_: int, deps: IdeasDeps) ->
     """One reflection round on ``current``."""
     total = deps.settings.ideas.num_reflections
     messages = reflection_messages(base, current, round_, total)
-    return deps.gateway.complete(messages, role="ideas", schema=IdeaReflection, **deps.sampling())
+    schema = idea_reflection(deps.profile())
+    reply = deps.gateway.complete(messages, role="ideas", schema=schema, **deps.sampling())
+    return as_record(reply, IdeaReflection)
 
 
 def normal_name(name: str) -> str:

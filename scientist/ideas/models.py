@@ -1,8 +1,20 @@
-"""The idea record, in The AI Scientist's field names so seed_ideas.json files stay compatible."""
+"""The idea record, in The AI Scientist's field names so seed_ideas.json files stay compatible.
+
+The records hold an idea from any model; what a model's reply must meet comes from its
+output profile (``idea_form(profile)``, ``idea_batch(profile)``), so a capable model's long
+Experiment is kept whole while the embedded model's stays inside its token limit.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import functools
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from gateway.profiles import OutputProfile
+
+EXPERIMENT_DESCRIPTION = "What to run and measure."
 
 
 class Idea(BaseModel):
@@ -10,9 +22,11 @@ class Idea(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # Guard rails in every profile: The AI Scientist's Names run to about 30 characters and its
+    # Titles to about 120, so no capable model's idea reaches these.
     Name: str = Field(min_length=1, max_length=60, description="Short snake_case identifier.")
     Title: str = Field(min_length=1, max_length=200, description="Paper-style title.")
-    Experiment: str = Field(min_length=1, max_length=2000, description="What to run and measure.")
+    Experiment: str = Field(min_length=1, description=EXPERIMENT_DESCRIPTION)
     Interestingness: int = Field(ge=1, le=10)
     Feasibility: int = Field(ge=1, le=10)
     Novelty: int = Field(ge=1, le=10)
@@ -23,4 +37,28 @@ class IdeaBatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    ideas: list[Idea] = Field(min_length=1, max_length=5)
+    ideas: list[Idea] = Field(min_length=1)
+
+
+@functools.cache
+def idea_form(profile: OutputProfile) -> type[Idea]:
+    """The idea with ``profile``'s bound on its Experiment: what a model's idea must meet."""
+    experiment: Any = (
+        str,
+        Field(
+            min_length=1,
+            max_length=profile.idea_experiment_chars,
+            description=EXPERIMENT_DESCRIPTION,
+        ),
+    )
+    return create_model("Idea", __base__=Idea, __doc__=Idea.__doc__, Experiment=experiment)
+
+
+@functools.cache
+def idea_batch(profile: OutputProfile) -> type[IdeaBatch]:
+    """A batch of at most ``profile.ideas_per_reply`` ideas, each under ``idea_form``."""
+    ideas: Any = (
+        list[idea_form(profile)],  # type: ignore[misc]
+        Field(min_length=1, max_length=profile.ideas_per_reply),
+    )
+    return create_model("IdeaBatch", __base__=IdeaBatch, __doc__=IdeaBatch.__doc__, ideas=ideas)

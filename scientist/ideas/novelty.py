@@ -16,7 +16,14 @@ from gateway.errors import StructuredOutputError
 from gateway.prompts import render
 from scientist.ideas.deps import IdeasDeps, IdeasProgress
 from scientist.ideas.models import Idea
-from scientist.ideas.records import NoveltyQuery, NoveltyReply, NoveltyVerdict, PaperRef
+from scientist.ideas.records import (
+    NoveltyQuery,
+    NoveltyReply,
+    NoveltyVerdict,
+    PaperRef,
+    as_record,
+    novelty_reply,
+)
 from scientist.literature.models import Paper, SourceName
 
 PROMPTS = Path(__file__).parent / "prompts"
@@ -56,15 +63,19 @@ class NoveltySession:
         return list(dict.fromkeys(names))
 
 
-def paper_line(paper: Paper, abstract_chars: int) -> str:
+def paper_line(paper: Paper, abstract_chars: int | None) -> str:
     """``[id] Title (year, venue, N citations)`` and the abstract, truncated."""
     facts = [str(paper.year or "n.d."), *([paper.venue] if paper.venue else [])]
     if paper.citation_count is not None:
         facts.append(f"{paper.citation_count} citations")
     line = f"[{paper.paper_id}] {paper.title} ({', '.join(facts)})"
     abstract = " ".join((paper.abstract or "").split())
-    if abstract and abstract_chars:
-        cut = abstract if len(abstract) <= abstract_chars else abstract[:abstract_chars] + "…"
+    if abstract and abstract_chars != 0:
+        cut = (
+            abstract
+            if abstract_chars is None or len(abstract) <= abstract_chars
+            else (abstract[:abstract_chars] + "…")
+        )
         line += f"\n    {cut}"
     return line
 
@@ -72,7 +83,7 @@ def paper_line(paper: Paper, abstract_chars: int) -> str:
 def results_text(session: NoveltySession) -> str:
     """The latest results in full, or why there are none."""
     if session.latest:
-        chars = session.deps.settings.ideas.abstract_chars
+        chars = session.deps.profile().novelty_abstract_chars
         return "\n".join(paper_line(p, chars) for p in session.latest)
     outcomes = session.queries[-1].outcomes if session.queries else []
     failed = [f"{o.source}: {o.error}" for o in outcomes if not o.ok]
@@ -82,10 +93,11 @@ def results_text(session: NoveltySession) -> str:
 
 def history_text(session: NoveltySession) -> str:
     """Earlier queries and the titles they found (the latest is shown in full instead)."""
-    lines = [
-        f'Earlier query "{q.query}": ' + ("; ".join(p.title for p in q.papers[:5]) or "nothing")
-        for q in session.queries[:-1]
-    ]
+    shown = session.deps.profile().novelty_history_titles
+    lines = []
+    for query in session.queries[:-1]:
+        titles = "; ".join(p.title for p in query.papers[:shown]) or "nothing"
+        lines.append(f'Earlier query "{query.query}": {titles}')
     return "\n".join(lines)
 
 
@@ -130,13 +142,17 @@ def check_novelty(idea: Idea, index: int, deps: IdeasDeps) -> NoveltyVerdict:
     total = deps.settings.ideas.novelty_rounds
     session = NoveltySession(idea, index, deps)
     session.search(idea.Title, 0, "title")
+    schema = novelty_reply(deps.profile())
     for round_ in range(1, total + 1):
         try:
-            reply = deps.gateway.complete(
-                novelty_messages(session, round_, total),
-                role="ideas",
-                schema=NoveltyReply,
-                **deps.sampling(),
+            reply = as_record(
+                deps.gateway.complete(
+                    novelty_messages(session, round_, total),
+                    role="ideas",
+                    schema=schema,
+                    **deps.sampling(),
+                ),
+                NoveltyReply,
             )
         except StructuredOutputError as exc:
             return _undecided(session, round_, f"the model gave no valid reply: {exc}")

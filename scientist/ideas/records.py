@@ -1,16 +1,34 @@
-"""The idea stage's structured replies and the records it writes to ``ideas.json``."""
+"""The idea stage's structured replies and the records it writes to ``ideas.json``.
+
+The reply classes accept any profile's reply (they are what the stage keeps); the bounds a
+model's reply must meet come from its output profile: ``idea_reply(profile)``,
+``idea_reflection(profile)`` and ``novelty_reply(profile)`` are the schemas sent.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import functools
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-from scientist.ideas.models import Idea
+from gateway.profiles import OutputProfile
+from scientist.ideas.models import Idea, idea_form
 from scientist.literature.models import Paper, SourceName, SourceOutcome
+
+R = TypeVar("R", bound=BaseModel)
 
 SortKey = Literal["overall", "Novelty", "Interestingness", "Feasibility"]
 SORT_KEYS: tuple[SortKey, ...] = ("overall", "Novelty", "Interestingness", "Feasibility")
+
+
+THOUGHT = {
+    "idea": "Brief reasoning before the idea.",
+    "reflection": "What is weak about the idea, if anything.",
+    "novelty": "What the results show about the idea.",
+}
+JUSTIFICATION = "Why, when deciding; else ''."
+CLOSEST = "Ids of the closest papers shown, when deciding."
 
 
 class _Reply(BaseModel):
@@ -20,14 +38,14 @@ class _Reply(BaseModel):
 class IdeaReply(_Reply):
     """A newly proposed idea."""
 
-    thought: str = Field(max_length=600, description="Brief reasoning before the idea.")
+    thought: str = Field(description=THOUGHT["idea"])
     idea: Idea
 
 
 class IdeaReflection(_Reply):
     """One reflection round: the improved idea, and whether it needs no further change."""
 
-    thought: str = Field(max_length=600, description="What is weak about the idea, if anything.")
+    thought: str = Field(description=THOUGHT["reflection"])
     idea: Idea
     done: bool = Field(description="True when the idea needs no further change.")
 
@@ -35,24 +53,76 @@ class IdeaReflection(_Reply):
 class NoveltyReply(_Reply):
     """One novelty round: search again, or decide."""
 
-    thought: str = Field(max_length=600, description="What the results show about the idea.")
+    thought: str = Field(description=THOUGHT["novelty"])
     decision: Literal["query", "novel", "not_novel"] = Field(
         description="'query' to search again; 'novel' or 'not_novel' to decide."
     )
     # Every field is required so that a grammar-constrained model always writes each key.
+    # The query bound is a guard rail in every profile: a search query is a few keywords.
     query: str = Field(
         max_length=200, description="The next search query when decision is 'query', else ''."
     )
-    justification: str = Field(max_length=600, description="Why, when deciding; else ''.")
-    closest_papers: list[str] = Field(
-        max_length=5, description="Ids of the closest papers shown, when deciding."
-    )
+    justification: str = Field(description=JUSTIFICATION)
+    closest_papers: list[str] = Field(description=CLOSEST)
 
     @model_validator(mode="after")
     def _query_when_searching(self) -> NoveltyReply:
         if self.decision == "query" and not self.query.strip():
             raise ValueError("decision 'query' needs a non-empty 'query'")
         return self
+
+
+def _thought(profile: OutputProfile, description: str) -> Any:
+    return (str, Field(max_length=profile.idea_thought_chars, description=description))
+
+
+@functools.cache
+def idea_reply(profile: OutputProfile) -> type[IdeaReply]:
+    """The new-idea reply with ``profile``'s bounds on its thought and its idea."""
+    fields: dict[str, Any] = {
+        "thought": _thought(profile, THOUGHT["idea"]),
+        "idea": (idea_form(profile), ...),
+    }
+    return create_model("IdeaReply", __base__=IdeaReply, __doc__=IdeaReply.__doc__, **fields)
+
+
+@functools.cache
+def idea_reflection(profile: OutputProfile) -> type[IdeaReflection]:
+    """The reflection reply with ``profile``'s bounds on its thought and its idea."""
+    fields: dict[str, Any] = {
+        "thought": _thought(profile, THOUGHT["reflection"]),
+        "idea": (idea_form(profile), ...),
+    }
+    return create_model(
+        "IdeaReflection", __base__=IdeaReflection, __doc__=IdeaReflection.__doc__, **fields
+    )
+
+
+@functools.cache
+def novelty_reply(profile: OutputProfile) -> type[NoveltyReply]:
+    """The novelty reply with ``profile``'s bounds on its thought, justification and papers."""
+    fields: dict[str, Any] = {
+        "thought": _thought(profile, THOUGHT["novelty"]),
+        "justification": (
+            str,
+            Field(max_length=profile.idea_thought_chars, description=JUSTIFICATION),
+        ),
+        "closest_papers": (
+            list[str],
+            Field(max_length=profile.novelty_closest_papers, description=CLOSEST),
+        ),
+    }
+    return create_model(
+        "NoveltyReply", __base__=NoveltyReply, __doc__=NoveltyReply.__doc__, **fields
+    )
+
+
+def as_record(reply: BaseModel, record: type[R]) -> R:
+    """``reply`` (an instance of a profile-bounded schema) as the plain ``record`` class.
+
+    What the stage keeps and checkpoints is then one class whatever profile asked for it.
+    """
+    return record.model_validate(reply.model_dump())
 
 
 class PaperRef(BaseModel):

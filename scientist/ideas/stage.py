@@ -63,6 +63,7 @@ def run_ideas(template: Template, deps: IdeasDeps, *, feedback: str | None = Non
         settings={
             "ideas": deps.settings.ideas.model_dump(mode="json"),
             "literature": deps.settings.literature.model_dump(mode="json"),
+            "profile": deps.profile().model_dump(mode="json"),
         },
         usage=usage.model_dump(exclude={"by_role"}),
     )

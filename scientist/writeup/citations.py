@@ -11,19 +11,22 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, create_model
 
 from gateway.errors import AutoscholarError
+from gateway.profiles import OutputProfile
 from gateway.prompts import render
 from scientist.literature.models import Paper
 from scientist.writeup.bib import BibEntry, unique_key, with_key
 from scientist.writeup.checks import sentences
 from scientist.writeup.deps import WriteupDeps
-from scientist.writeup.models import CitationQueries, CitationQuery, CitationRecord, SectionRecord
+from scientist.writeup.models import (
+    CitationQueries,
+    CitationQuery,
+    CitationRecord,
+    SectionRecord,
+    citation_queries,
+)
 from scientist.writeup.sections import SECTION_NAMES
 
 PROMPTS = Path(__file__).parent / "prompts"
-MAX_PICKS = 4
-ABSTRACT_CHARS = 300
-DRAFT_CHARS = 500  # of each section shown when asking for queries
-CITATION_MAX_TOKENS = 600  # a full reply of either schema fits; a rambling one is cut
 CITABLE: tuple[str, ...] = tuple(n for n in SECTION_NAMES if n != "abstract")
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -42,13 +45,18 @@ def _messages(user: str) -> list[dict[str, str]]:
     ]
 
 
-def draft_text(sections: dict[str, SectionRecord]) -> str:
-    """The draft as the citation model sees it: each section cut to a prefix."""
+def citation_profile(deps: WriteupDeps) -> OutputProfile:
+    """The output profile of the citations model: picks, shown text and reply bounds."""
+    return deps.settings.profile(deps.settings.llm.models.citations)
+
+
+def draft_text(sections: dict[str, SectionRecord], chars: int | None) -> str:
+    """The draft as the citation model sees it: each section cut to ``chars`` (None: whole)."""
     parts = []
     for name in SECTION_NAMES:
         record = sections.get(name)
         if record is not None and record.text.strip():
-            parts.append(f"### {record.title} ({name})\n{record.text.strip()[:DRAFT_CHARS]}")
+            parts.append(f"### {record.title} ({name})\n{record.text.strip()[:chars]}")
     return "\n\n".join(parts)
 
 
@@ -66,20 +74,26 @@ def propose_queries(
 ) -> CitationQueries:
     """Claims that need support and a search query for each."""
     limit = deps.settings.writing.max_citation_queries
+    profile = citation_profile(deps)
     user = render(
         PROMPTS,
         "citation_queries.j2",
         title=title,
-        paper=draft_text(sections),
+        paper=draft_text(sections, profile.citation_draft_chars),
         bibliography=bibliography_text(entries),
         round=round_number,
         total=deps.settings.writing.citation_rounds,
         max_queries=limit,
     )
     reply = deps.gateway.complete(
-        _messages(user), role="citations", schema=CitationQueries, max_tokens=CITATION_MAX_TOKENS
+        _messages(user),
+        role="citations",
+        schema=citation_queries(profile),
+        max_tokens=profile.citation_max_tokens,
     )
-    return reply.model_copy(update={"queries": reply.queries[:limit]})
+    # The plain record classes: what the round keeps is one class whatever profile asked.
+    kept = CitationQueries.model_validate(reply.model_dump())
+    return kept.model_copy(update={"queries": kept.queries[:limit]})
 
 
 def search_all(deps: WriteupDeps, queries: list[CitationQuery]) -> tuple[list[Found], list[str]]:
@@ -96,8 +110,9 @@ def search_all(deps: WriteupDeps, queries: list[CitationQuery]) -> tuple[list[Fo
     return found, warnings
 
 
-def selection_schema(ids: list[str]) -> type[BaseModel]:
-    """A pick schema whose paper_id is an enum of the ids the search returned."""
+def selection_schema(ids: list[str], profile: OutputProfile) -> type[BaseModel]:
+    """A pick schema whose paper_id is an enum of the ids the search returned, with at most
+    ``profile.citation_picks`` picks."""
     # Literal over run-time values: the grammar then only lets the model name returned ids.
     paper_id: Any = Literal[tuple(ids)]
     section: Any = Literal[CITABLE]
@@ -105,23 +120,31 @@ def selection_schema(ids: list[str]) -> type[BaseModel]:
         "CitationPick",
         paper_id=(paper_id, Field(description="Id of a returned paper.")),
         section=(section, Field(description="Section that cites it.")),
-        sentence=(str, Field(max_length=200, description="The sentence it supports, quoted.")),
+        sentence=(
+            str,
+            Field(
+                max_length=profile.citation_sentence_chars,
+                description="The sentence it supports, quoted.",
+            ),
+        ),
     )
     picks: Any = list[pick]
     return create_model(
         "CitationSelection",
-        picks=(picks, Field(max_length=MAX_PICKS)),  # required: no empty-object answers
+        # Required: no empty-object answers.
+        picks=(picks, Field(max_length=profile.citation_picks)),
     )
 
 
-def candidates_text(found: list[Found]) -> str:
-    """Queries with their returned papers (id, title, year, authors, abstract start)."""
+def candidates_text(found: list[Found], abstract_chars: int | None) -> str:
+    """Queries with their returned papers (id, title, year, authors, and the abstract cut to
+    ``abstract_chars``; None: whole)."""
     blocks = []
     for item in found:
         lines = [f"Claim ({item.query.section}): {item.query.claim}", f"Query: {item.query.query}"]
         for paper in item.papers:
             authors = ", ".join(paper.authors[:3]) + (" et al." if len(paper.authors) > 3 else "")
-            abstract = (paper.abstract or "")[:ABSTRACT_CHARS]
+            abstract = (paper.abstract or "")[:abstract_chars]
             lines.append(
                 f"- id {paper.paper_id}: {paper.title} ({paper.year or 'n.d.'}; "
                 f"{authors}). {abstract}"
@@ -135,18 +158,19 @@ def select_papers(deps: WriteupDeps, title: str, found: list[Found]) -> list[dic
     ids = list(dict.fromkeys(p.paper_id for item in found for p in item.papers))
     if not ids:
         return []
+    profile = citation_profile(deps)
     user = render(
         PROMPTS,
         "citation_select.j2",
         title=title,
-        candidates=candidates_text(found),
-        max_picks=MAX_PICKS,
+        candidates=candidates_text(found, profile.citation_abstract_chars),
+        max_picks=profile.citation_picks,
     )
     reply = deps.gateway.complete(
         _messages(user),
         role="citations",
-        schema=selection_schema(ids),
-        max_tokens=CITATION_MAX_TOKENS,
+        schema=selection_schema(ids, profile),
+        max_tokens=profile.citation_max_tokens,
     )
     return [pick.model_dump() for pick in getattr(reply, "picks", [])]
 

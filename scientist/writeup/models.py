@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import functools
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from gateway.profiles import OutputProfile
 
 SectionName = Literal[
     "abstract",
@@ -23,6 +26,7 @@ IssueKind = Literal[
     "latex_syntax",
     "empty",
 ]
+CLAIM = "The claim, quoted or paraphrased."
 
 
 class Issue(BaseModel):
@@ -120,7 +124,9 @@ class CitationQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     section: SectionName
-    claim: str = Field(max_length=200, description="The claim, quoted or paraphrased.")
+    claim: str = Field(description=CLAIM)
+    # A guard rail in every profile: the prompt asks for a few keywords, and a longer query
+    # only makes a worse literature search.
     query: str = Field(min_length=2, max_length=120, description="A literature search query.")
 
 
@@ -130,5 +136,24 @@ class CitationQueries(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Both required: a grammar-constrained model may otherwise answer with an empty object.
-    queries: list[CitationQuery] = Field(max_length=8)
+    queries: list[CitationQuery]
     done: bool
+
+
+@functools.cache
+def citation_queries(profile: OutputProfile) -> type[CitationQueries]:
+    """The queries reply with ``profile``'s bounds: what a citation model's reply must meet.
+
+    Code keeps ``writing.max_citation_queries`` of them; the schema only stops runaway lists.
+    """
+    claim: Any = (str, Field(max_length=profile.citation_sentence_chars, description=CLAIM))
+    query: Any = create_model(
+        "CitationQuery", __base__=CitationQuery, __doc__=CitationQuery.__doc__, claim=claim
+    )
+    queries: Any = (list[query], Field(max_length=profile.citation_queries_per_reply))
+    return create_model(
+        "CitationQueries",
+        __base__=CitationQueries,
+        __doc__=CitationQueries.__doc__,
+        queries=queries,
+    )

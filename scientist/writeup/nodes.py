@@ -47,6 +47,8 @@ from scientist.writeup.writing import (
     draft_prompt,
     enforce,
     fix_prompt,
+    target_words,
+    writer_profile,
     written_text,
 )
 
@@ -115,9 +117,14 @@ def write_section(task: SectionTask, runtime: Runtime[WriteupDeps]) -> dict[str,
     deps = runtime.context
     spec = SECTION_BY_NAME[task["task"]]
     sections = task.get("sections", {})
-    written = written_text(sections, [n for n in WRITE_ORDER if n in sections])
+    profile = writer_profile(deps)
+    names = [n for n in WRITE_ORDER if n in sections]
+    written = written_text(sections, names, profile.earlier_section_chars)
     previous = task.get("previous", {}).get(spec.name, "")
-    raw, usage = ask_writer(deps, draft_prompt(prompt_context(task), spec, written, previous))
+    words = target_words(spec, profile)
+    raw, usage = ask_writer(
+        deps, draft_prompt(prompt_context(task), spec, written, previous, words)
+    )
     record = clean(SectionRecord(name=spec.name, title=spec.title), raw)
     deps.notify("written", spec.name)
     return {"sections": {spec.name: add_usage(record, usage)}}

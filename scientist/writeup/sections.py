@@ -15,6 +15,8 @@ class SectionSpec:
     title: str
     placeholders: tuple[str, ...]
     after: tuple[SectionName, ...] = ()
+    # Length target in words for the compact profile (about 3,000 in all); the writer is asked
+    # for this times its profile's section_words_scale (``writing.target_words``).
     words: int = 400
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from gateway import Gateway, Ledger, LedgerEntry
+from gateway.profiles import OutputProfile
 from gateway.prompts import render
 from gateway.settings import BudgetSettings
 from scientist.ideas.models import Idea
@@ -26,7 +27,6 @@ from scientist.writeup.models import CitationRecord, Issue, SectionRecord
 from scientist.writeup.sections import SECTION_BY_NAME, SectionSpec
 
 PROMPTS = Path(__file__).parent / "prompts"
-WRITTEN_CHARS = 700  # of each earlier section shown to the writer (prompt time adds up)
 
 
 class Usage(BaseModel):
@@ -52,6 +52,11 @@ class _TeeLedger(Ledger):
         self._parent.check_budget(budget, tokens=tokens, cost_usd=cost_usd)
 
 
+def writer_profile(deps: WriteupDeps) -> OutputProfile:
+    """The output profile of the writer model: its output cap, length targets, shown context."""
+    return deps.settings.profile(deps.settings.llm.models.writer)
+
+
 def ask_writer(deps: WriteupDeps, user: str) -> tuple[str, Usage]:
     """One writer call with the shared system prompt; its text and its token use."""
     ledger = _TeeLedger(deps.gateway.ledger)
@@ -60,9 +65,8 @@ def ask_writer(deps: WriteupDeps, user: str) -> tuple[str, Usage]:
         {"role": "system", "content": render(PROMPTS, "writer_system.j2")},
         {"role": "user", "content": user},
     ]
-    text = gateway.complete(
-        messages, role="writer", max_tokens=deps.settings.writing.section_max_tokens
-    )
+    cap = writer_profile(deps).section_max_tokens
+    text = gateway.complete(messages, role="writer", max_tokens=cap)
     totals = ledger.totals()
     usage = Usage(
         prompt_tokens=totals.prompt_tokens,
@@ -83,20 +87,31 @@ def add_usage(record: SectionRecord, usage: Usage) -> SectionRecord:
     )
 
 
-def written_text(sections: dict[str, SectionRecord], names: list[str]) -> str:
-    """Earlier sections for the prompt, each cut to a prefix (in paper order)."""
+def written_text(
+    sections: dict[str, SectionRecord], names: Sequence[str], chars: int | None
+) -> str:
+    """Earlier sections for the prompt (in ``names`` order), each cut to ``chars`` (None: whole).
+
+    The embedded model's profile cuts them because its prompt time adds up; a capable writer
+    sees them whole, so the paper reads as one.
+    """
     parts = []
     for name in names:
         record = sections.get(name)
         if record and record.text.strip():
             body = record.text.strip()
-            cut = body[:WRITTEN_CHARS] + (" […]" if len(body) > WRITTEN_CHARS else "")
+            cut = body if chars is None or len(body) <= chars else body[:chars] + " […]"
             parts.append(f"### {record.title}\n{cut}")
     return "\n\n".join(parts) or "(none yet)"
 
 
-def draft_prompt(context: str, spec: SectionSpec, written: str, previous: str) -> str:
-    """The user message that asks for one section."""
+def target_words(spec: SectionSpec, profile: OutputProfile) -> int:
+    """The section's length target: its base target times the profile's scale."""
+    return round(spec.words * profile.section_words_scale)
+
+
+def draft_prompt(context: str, spec: SectionSpec, written: str, previous: str, words: int) -> str:
+    """The user message that asks for one section of about ``words`` words."""
     return render(
         PROMPTS,
         "section_user.j2",
@@ -104,7 +119,7 @@ def draft_prompt(context: str, spec: SectionSpec, written: str, previous: str) -
         written=written,
         section_title=spec.title,
         instructions=render(PROMPTS, f"section_{spec.name}.j2"),
-        words=spec.words,
+        words=words,
         previous=previous,
     )
 

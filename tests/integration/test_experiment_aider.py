@@ -49,7 +49,8 @@ def test_real_aider_applies_the_scripted_edit(
     fake_openai.default = Behaviour(content=REPLY, prompt_tokens=321, completion_tokens=45)
     cfg = make_settings(
         llm={"models": {"coder": coder}, "api_bases": {"openai/fake-coder": fake_openai.url}},
-        experiments={"aider_round_timeout_s": 120, "aider_max_output_tokens": 333},
+        experiments={"aider_round_timeout_s": 120},
+        profiles={name: {"coder_max_tokens": 333} for name in ("compact", "full")},
     )
     (tmp_path / "experiment.py").write_text("LR = 0.1\nprint(LR)\n")
     (tmp_path / "notes.txt").write_text("# notes\n")

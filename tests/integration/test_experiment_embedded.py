@@ -52,12 +52,18 @@ def test_embedded_model_drives_every_round(
         update={
             "max_rounds": 1,
             "aider_round_timeout_s": 150.0,
-            "aider_max_output_tokens": 64,
             "run_timeout_s": 120.0,
             "plot_attempts": 1,
         }
     )
-    cfg = embedded_settings.model_copy(update={"experiments": experiments})
+    profiles = embedded_settings.profiles.model_copy(
+        update={
+            "compact": embedded_settings.profiles.compact.model_copy(
+                update={"coder_max_tokens": 64}
+            )
+        }
+    )
+    cfg = embedded_settings.model_copy(update={"experiments": experiments, "profiles": profiles})
     deps = ExperimentDeps(
         settings=cfg,
         editor=AiderCLI(cfg, local_base_url=embedded_server.base_url),

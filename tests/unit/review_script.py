@@ -36,7 +36,8 @@ def review_json(overall: int, summary: str = "A paper about grokking.") -> dict[
 def schema_name(request: LLMRequest) -> str:
     """The title of the JSON schema a request asks for ('' for plain text)."""
     fmt = request.response_format or {}
-    return str(fmt.get("schema", {}).get("title", ""))
+    schema = fmt.get("schema") or fmt.get("json_schema", {}).get("schema", {})  # llama.cpp, OpenAI
+    return str(schema.get("title", ""))
 
 
 def paper_prompt(request: LLMRequest) -> str:

@@ -35,7 +35,9 @@ def test_command_is_non_interactive_bounded_and_secret_free(
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-live-secret")
     monkeypatch.setenv("AUTOSCHOLAR_LLM__TEMPERATURE", "0.1")
-    cfg = make_settings(experiments={"aider_bin": str(fake_aider), "aider_max_output_tokens": 99})
+    cfg = make_settings(
+        experiments={"aider_bin": str(fake_aider)}, profiles={"compact": {"coder_max_tokens": 99}}
+    )
     editor = AiderCLI(cfg, local_base_url=lambda: "http://127.0.0.1:9/v1")
     work = tmp_path / "idea"
     (work / "logs").mkdir(parents=True)
@@ -150,3 +152,26 @@ def test_an_editor_run_is_bounded_by_the_round_timeout(
     assert result.timed_out and result.exit_code is None
     assert result.seconds < 10
     assert result.tokens_sent == 5
+
+
+@pytest.mark.parametrize(
+    ("coder", "cap"),
+    [
+        ("local", 1024),  # the compact profile's cap
+        ("openai/gpt-4o", 8192),  # the full profile's cap, under the model's 16,384
+        ("openai/gpt-4-turbo", 4096),  # the model's own output limit, under the profile's cap
+        ("openai/my-vllm-model", 8192),  # unknown to litellm: the profile's cap
+    ],
+)
+def test_the_coder_cap_is_the_profiles_within_the_models_limit(
+    fake_aider: Path, make_settings: Callable[..., Settings], coder: str, cap: int, tmp_path: Path
+) -> None:
+    cfg = make_settings(
+        llm={"models": {"coder": coder}}, experiments={"aider_bin": str(fake_aider)}
+    )
+    editor = AiderCLI(cfg, local_base_url=lambda: "http://127.0.0.1:9/v1")
+    assert editor.model().max_tokens == cap
+    (tmp_path / "logs").mkdir()
+    command = editor.command(tmp_path, ["experiment.py"], "Do it.", "round_1")
+    settings_file = Path(command[command.index("--model-settings-file") + 1])
+    assert json.loads(settings_file.read_text())[0]["extra_params"] == {"max_tokens": cap}

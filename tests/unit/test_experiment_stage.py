@@ -291,3 +291,22 @@ def test_the_graph_runs_under_a_checkpointer(
     state = graph.invoke(inputs, config=config, context=deps)
     assert state["record"].rounds[0].status == "ok"
     assert graph.get_state(config).values["record"] == state["record"]
+
+
+@pytest.mark.parametrize(("coder", "sees_run_1"), [("openai/gpt-4o", True), ("local", False)])
+def test_the_coders_results_table_follows_its_profile(
+    template: Template,
+    tmp_path: Path,
+    make_settings: Callable[..., Settings],
+    coder: str,
+    sees_run_1: bool,
+) -> None:
+    editor = ScriptedEditor([value(i) for i in range(2, 7)])
+    cfg = make_settings(
+        experiments={"plot_attempts": 1, "max_rounds": 5}, llm={"models": {"coder": coder}}
+    )
+    stage(template, tmp_path, cfg, editor)
+    last_code_prompt = editor.prompts[4]  # round 5, after run_1 … run_4 succeeded
+    header = next(line for line in last_code_prompt.splitlines() if line.startswith("| group"))
+    assert "run_0 (baseline)" in header and "run_4" in header
+    assert ("run_1" in header) is sees_run_1  # compact: the baseline and the latest three

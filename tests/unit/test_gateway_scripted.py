@@ -55,14 +55,17 @@ def test_fenced_json_is_accepted(make_settings: SettingsFactory) -> None:
     assert gw.complete(ASK, role="reviewer", schema=Score) == Score(label="x", score=3)
 
 
-def test_schema_instruction_goes_into_the_system_message(make_settings: SettingsFactory) -> None:
+def test_schema_instruction_ends_the_prompt_after_the_shared_prefix(
+    make_settings: SettingsFactory,
+) -> None:
     script = ScriptedLLM(['{"label": "x", "score": 3}'])
     Gateway(make_settings(), backend=script).complete(
         [{"role": "system", "content": "You review."}, *ASK], role="reviewer", schema=Score
     )
-    system = script.requests[0].messages[0]
-    assert system.role == "system" and system.content.startswith("You review.")
-    assert '"score"' in system.content and "JSON schema" in system.content
+    system, *_, last = script.requests[0].messages
+    assert system.role == "system" and system.content == "You review."  # a stable prefix
+    assert last.role == "user" and last.content.startswith(ASK[-1]["content"])
+    assert '"score"' in last.content and "JSON schema" in last.content
     fmt = script.requests[0].response_format
     assert fmt is not None and fmt["type"] == "json_object"
     assert fmt["schema"]["properties"]["score"]["enum"] == list(range(1, 11))
@@ -98,7 +101,9 @@ def test_cache_survives_a_new_gateway(make_settings: SettingsFactory, tmp_path: 
 
 
 def test_token_budget_stops_before_the_call(make_settings: SettingsFactory) -> None:
-    settings = make_settings(budget={"max_total_tokens": 1000}, llm={"max_output_tokens": 500})
+    settings = make_settings(
+        budget={"max_total_tokens": 1000}, profiles={"compact": {"default_max_tokens": 500}}
+    )
     script = ScriptedLLM(["word " * 600, "never sent"])
     gw = Gateway(settings, backend=script)
     gw.complete(ASK, role="writer")

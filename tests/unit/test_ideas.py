@@ -15,9 +15,11 @@ from gateway.errors import LLMError
 from gateway.prompts import render, template_variables
 from gateway.types import LLMRequest
 from scientist.cli import app
+from scientist.demo import run_demo
 from scientist.ideas.deps import IdeasDeps, IdeasProgress
 from scientist.ideas.generate import PROMPTS, find_duplicate, shown_code
-from scientist.ideas.models import Idea
+from scientist.ideas.models import Idea, IdeaBatch, idea_form
+from scientist.ideas.records import idea_reply, novelty_reply
 from scientist.ideas.stage import load_ideas, run_ideas, save_ideas
 from scientist.template import Template, TemplatePrompt
 from tests.fakes_literature import StaticLiterature, make_paper
@@ -84,11 +86,14 @@ def _deps(
     make_settings: SettingsFactory,
     turns: list[Turn],
     literature: StaticLiterature | None = None,
+    *,
+    model: str = "local",
+    reasks: int = 0,
     **ideas: Any,
 ) -> tuple[IdeasDeps, ScriptedLLM]:
     settings = make_settings(
         ideas={"num_ideas": 1, "num_reflections": 0, "novelty_rounds": 0, **ideas},
-        llm={"structured_reasks": 0},
+        llm={"structured_reasks": reasks, "models": {"ideas": model}},
     )
     script = ScriptedLLM(turns)
     deps = IdeasDeps(
@@ -388,3 +393,124 @@ def test_graph_runs_with_a_checkpointer(make_settings: SettingsFactory, tmp_path
     assert [r.idea.Name for r in ideas] == ["a_idea", "b_other"]
     assert sorted(r.novelty.status for r in ideas) == ["not_novel", "novel"]
     assert config["max_concurrency"] == 1  # the local model: one novelty check at a time
+
+
+# A capable model's normal output: past every compact bound, inside the full profile's.
+FULL_MODEL = "openai/gpt-4o"
+LONG_THOUGHT = ("Weight decay and the learning rate interact in ways worth measuring. " * 40)[:2000]
+LONG_EXPERIMENT = ("Sweep weight decay over five values and log validation accuracy. " * 60)[:3000]
+EIGHT = [
+    make_paper(f"e{i}", f"Grokking study {word}")
+    for i, word in enumerate(("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"))
+]
+
+
+def long_reply(name: str) -> str:
+    idea = {**idea_json(name), "Experiment": LONG_EXPERIMENT}
+    return json.dumps({"thought": LONG_THOUGHT, "idea": idea})
+
+
+def long_verdict() -> str:
+    return json.dumps(
+        {
+            "thought": LONG_THOUGHT,
+            "decision": "not_novel",
+            "query": "",
+            "justification": LONG_THOUGHT,
+            "closest_papers": [p.paper_id for p in EIGHT],
+        }
+    )
+
+
+def history_line(request: LLMRequest) -> str:
+    return next(line for line in request.messages[1].content.splitlines() if "Earlier" in line)
+
+
+def test_a_full_profile_model_keeps_long_thoughts_ideas_and_verdicts_whole(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    turns: list[Turn] = [long_reply("decay_sweep"), verdict("query", "second"), long_verdict()]
+    literature = StaticLiterature(default=EIGHT)
+    deps, script = _deps(make_settings, turns, literature, model=FULL_MODEL, novelty_rounds=2)
+    result = run_ideas(_template(tmp_path), deps)
+    (record,) = result.ideas
+    assert len(script.requests) == 3 and not result.failures  # nothing re-asked
+    assert record.idea.Experiment == LONG_EXPERIMENT and record.thoughts == [LONG_THOUGHT]
+    v = record.novelty
+    assert v is not None and v.justification == LONG_THOUGHT and v.thoughts[-1] == LONG_THOUGHT
+    assert [p.paper_id for p in v.closest] == [p.paper_id for p in EIGHT]
+    assert all(p.title in history_line(script.requests[-1]) for p in EIGHT)
+    first = script.requests[0]
+    assert first.max_tokens == deps.settings.profiles.full.idea_max_tokens
+    assert first.response_format is not None
+    schema = first.response_format["json_schema"]
+    assert schema["name"] == "IdeaReply"
+    assert schema["schema"]["properties"]["thought"]["maxLength"] == 5000
+    assert load_ideas(save_ideas(result, tmp_path / "ideas.json")) == result
+    assert result.settings["profile"]["name"] == "full"
+
+
+def test_the_compact_profile_still_reasks_the_same_long_replies(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    turns: list[Turn] = [
+        long_reply("decay_sweep"),
+        reply("decay_sweep"),
+        verdict("query", "second"),
+        long_verdict(),
+        verdict("not_novel", closest=[p.paper_id for p in EIGHT[:5]]),
+    ]
+    literature = StaticLiterature(default=EIGHT)
+    deps, script = _deps(make_settings, turns, literature, reasks=1, novelty_rounds=2)
+    (record,) = run_ideas(_template(tmp_path), deps).ideas
+    assert len(script.requests) == 5 and script.remaining == 0
+    reask = script.requests[1].messages[-1].content
+    assert "at most 600 characters" in reask and "at most 2000 characters" in reask
+    assert record.idea.Experiment == "Run decay_sweep and measure validation accuracy."
+    v = record.novelty
+    assert v is not None and v.justification == "because" and len(v.closest) == 5
+    assert "at most 5 items" in script.requests[-1].messages[-1].content
+    history = history_line(script.requests[-1])
+    assert EIGHT[4].title in history and EIGHT[5].title not in history
+    assert script.requests[0].max_tokens == deps.settings.profiles.compact.idea_max_tokens
+
+
+@pytest.mark.parametrize(("model", "kept"), [(FULL_MODEL, 8), ("local", 5)])
+def test_an_eight_idea_batch_is_kept_whole_only_under_the_full_profile(
+    make_settings: SettingsFactory, model: str, kept: int
+) -> None:
+    settings = make_settings(llm={"models": {"ideas": model}, "structured_reasks": 1})
+    eight = json.dumps({"ideas": [idea_json(f"idea_{c}") for c in "abcdefgh"]})
+    five = json.dumps({"ideas": [idea_json(f"idea_{c}") for c in "abcde"]})
+    script = ScriptedLLM([eight, five])
+    result = run_demo(settings, count=8, gateway=Gateway(settings, backend=script))
+    assert len(result.ideas.ideas) == kept
+    assert len(script.requests) == (1 if kept == 8 else 2)
+    if kept == 5:
+        assert "at most 5 items" in script.requests[1].messages[-1].content
+    stored = IdeaBatch.model_validate_json((result.run_dir / "ideas.json").read_text())
+    assert stored == result.ideas
+
+
+def test_profile_forms_keep_their_names_and_records_accept_either_profile(
+    make_settings: SettingsFactory,
+) -> None:
+    from pydantic import ValidationError
+
+    profiles = make_settings().profiles
+    compact, full = profiles.compact, profiles.full
+    assert idea_reply(compact) is idea_reply(compact) and idea_reply(full) is not idea_reply(
+        compact
+    )
+    assert {idea_reply(full).__name__, novelty_reply(full).__name__} == {
+        "IdeaReply",
+        "NoveltyReply",
+    }
+    assert idea_form(full).__name__ == "Idea"
+    idea = {**idea_json("x"), "Experiment": LONG_EXPERIMENT}
+    assert idea_form(full).model_validate(idea).Experiment == LONG_EXPERIMENT
+    with pytest.raises(ValidationError, match="at most 2000 characters"):
+        idea_form(compact).model_validate(idea)
+    assert Idea.model_validate(idea).Experiment == LONG_EXPERIMENT
+    with pytest.raises(ValidationError):  # a guard rail every profile keeps
+        Idea.model_validate({**idea, "Name": "n" * 61})

@@ -11,9 +11,7 @@ from gateway.prompts import GATEWAY_PROMPTS, render, template_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("gateway", "scientist", "reviewer", "service")
-ALL_TEMPLATES = sorted(
-    p for package in PACKAGES for p in (ROOT / package).glob("**/prompts/*.j2")
-)
+ALL_TEMPLATES = sorted(p for package in PACKAGES for p in (ROOT / package).glob("**/prompts/*.j2"))
 
 
 def test_templates_exist() -> None:

@@ -60,8 +60,8 @@ def test_ensemble_aggregates_mean_and_spread(make_settings: SettingsFactory) -> 
     personas = {"balanced": 3, "critical": 5, "generous": 8}
 
     def overall(request: LLMRequest) -> int:
-        system = request.messages[1].content
-        return next(v for k, v in personas.items() if _persona_text(k) in system)
+        stance = request.messages[2].content  # the persona follows the shared paper prefix
+        return next(v for k, v in personas.items() if _persona_text(k) in stance)
 
     report = review(
         {"paper_text": PAPER}, _deps(make_settings, ScriptedLLM(obedient_reviewer(overall)))
@@ -142,7 +142,7 @@ def test_a_failing_reviewer_is_recorded_and_the_rest_go_on(make_settings: Settin
     obey = obedient_reviewer()
 
     def one_broken(request: LLMRequest) -> str:
-        if schema_name(request) != "MetaReviewReply" and "critical" in request.messages[1].content:
+        if schema_name(request) != "MetaReviewReply" and "critical" in request.messages[2].content:
             return "not json"
         return obey(request)
 
@@ -216,3 +216,89 @@ def test_review_uses_a_saved_calibration_and_shows_it(
     console.print(summary(report, {}))
     text = console.export_text()
     assert "P(accept) 0.62" in text and "fitted on 20 test papers" in text
+
+
+def _gpt4o_reviews() -> list[dict[str, object]]:
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "gpt4o_reviews.jsonl"
+    return [json.loads(line)["review"] for line in path.read_text().splitlines()]
+
+
+def _capable_deps(
+    make_settings: SettingsFactory, backend: ScriptedLLM, **review: object
+) -> ReviewDeps:
+    settings = make_settings(
+        llm={"models": {"reviewer": "openai/gpt-4o", "meta_reviewer": "openai/gpt-4o"}},
+        review={"num_reviewers": 3, "num_reflections": 1, **review},
+    )
+    return ReviewDeps(gateway=Gateway(settings, backend=backend), settings=settings)
+
+
+def test_a_capable_models_long_review_is_kept_whole(make_settings: SettingsFactory) -> None:
+    long = max(_gpt4o_reviews(), key=lambda r: len(r["Questions"]) + len(r["Weaknesses"]))
+    assert len(long["Questions"]) >= 8 and len(long["Weaknesses"]) >= 6
+
+    def capable(request: LLMRequest) -> str:
+        name = schema_name(request)
+        if name == "ReflectionReply":
+            return json.dumps({"thought": "Fine as it is. " * 40, "review": long, "done": True})
+        if name == "MetaReviewReply":
+            items = long["Weaknesses"]
+            return json.dumps(
+                {
+                    "summary": long["Summary"],
+                    "strengths": long["Strengths"],
+                    "weaknesses": items,
+                    "disagreements": items,
+                }
+            )
+        return json.dumps(long)
+
+    script = ScriptedLLM(capable)
+    report = review({"paper_text": PAPER}, _capable_deps(make_settings, script))
+    assert not report.failures and len(report.reviewers) == 3
+    for reviewer in report.reviewers:
+        assert reviewer.final.Questions == long["Questions"]
+        assert reviewer.final.Weaknesses == long["Weaknesses"]
+        assert len(reviewer.thoughts[0]) > 300  # over the compact bound, kept under full
+    assert report.meta_review is not None and report.meta_review.weaknesses == long["Weaknesses"]
+    # Full profile: the long guidelines and the whole-review output cap.
+    first = script.requests[0]
+    assert first.max_tokens == 8192 and "Overall" in first.messages[0].content
+    assert len(first.messages[0].content) > 8000
+
+
+def test_the_embedded_model_keeps_the_compact_bounds(make_settings: SettingsFactory) -> None:
+    long = max(_gpt4o_reviews(), key=lambda r: len(r["Questions"]))
+    script = ScriptedLLM(lambda request: json.dumps(long))
+    deps = _deps(make_settings, script, num_reviewers=1, num_reflections=0)
+    with pytest.raises(Exception, match="every reviewer failed"):
+        review({"paper_text": PAPER}, deps)
+    assert len(script.requests) == deps.settings.llm.structured_reasks + 1
+    schema = (script.requests[0].response_format or {})["schema"]
+    assert schema["properties"]["Questions"]["maxItems"] == 4
+    assert len(script.requests[0].messages[0].content) < 3000  # the short guidelines
+
+
+def test_a_runaway_reply_is_reasked_then_a_failure_with_the_error(
+    make_settings: SettingsFactory,
+) -> None:
+    runaway = {**review_json(5), "Weaknesses": [f"weakness {i}" for i in range(21)]}
+    obey = obedient_reviewer()
+
+    def one_runaway(request: LLMRequest) -> str:
+        if schema_name(request) == "ReviewForm" and "critical" in request.messages[2].content:
+            return json.dumps(runaway)
+        return obey(request)
+
+    deps = _capable_deps(
+        make_settings,
+        ScriptedLLM(one_runaway),
+        num_reviewers=2,
+        num_reflections=0,
+        personas=["balanced", "critical"],
+    )
+    report = review({"paper_text": PAPER}, deps)
+    assert [r.index for r in report.reviewers] == [0]
+    assert [f.index for f in report.failures] == [1]
+    error = report.failures[0].error
+    assert "Weaknesses" in error and "at most 20 items" in error

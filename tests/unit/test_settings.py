@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
 from gateway.errors import SettingsError
+from gateway.profiles import COMPACT_PROFILE, FULL_PROFILE, OutputProfile, ProfileSettings
 from gateway.settings import Settings, load_settings, parse_assignments, preset_names, read_preset
 
 
@@ -80,3 +82,66 @@ def test_secrets_are_masked_when_printed() -> None:
     assert "sk-very-secret" not in settings.model_dump_json()
     assert settings.literature.s2_api_key is not None
     assert settings.literature.s2_api_key.get_secret_value() == "sk-very-secret"
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ({"review": {"max_output_tokens": 4096}}, "review_max_tokens"),
+        ({"llm": {"max_output_tokens": 2048}}, "default_max_tokens"),
+        ({"experiments": {"aider_max_output_tokens": 512}}, "coder_max_tokens"),
+        ({"ideas": {"abstract_chars": 100}}, "novelty_abstract_chars"),
+    ],
+)
+def test_a_moved_output_cap_names_its_profile_place(old: dict[str, Any], new: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings("default", old)
+    message = str(caught.value)
+    assert f"profiles.compact.{new}" in message and f"profiles.full.{new}" in message
+
+
+def test_a_partial_profile_override_keeps_the_other_defaults() -> None:
+    settings = load_settings("default", {"profiles": {"compact": {"review_items": 3}}})
+    compact = settings.profiles.compact
+    assert compact.review_items == 3 and compact.name == "compact"
+    assert compact.model_dump(exclude={"review_items"}) == {
+        k: v for k, v in COMPACT_PROFILE.items() if k != "review_items"
+    }
+    assert settings.profiles.full == OutputProfile.model_validate(FULL_PROFILE)
+    flagged = load_settings("default", parse_assignments(["profiles.full.citation_picks=12"]))
+    assert flagged.profile("openai/gpt-4o").citation_picks == 12
+    assert flagged.profile("openai/gpt-4o").review_items == FULL_PROFILE["review_items"]
+    with pytest.raises(SettingsError, match=r"profiles\.full\.citation_picks"):
+        load_settings("default", {"profiles": {"full": {"citation_picks": 0}}})
+
+
+def test_the_debug_preset_only_shrinks_the_compact_profile() -> None:
+    debug = load_settings("debug")
+    assert debug.profiles.compact.section_max_tokens == 200
+    assert debug.profiles.full == OutputProfile.model_validate(FULL_PROFILE)
+
+
+def test_name_for_picks_exact_then_longest_prefix_then_local_default() -> None:
+    profiles = ProfileSettings(
+        models={
+            "ollama/": "compact",
+            "ollama/llama3.1:70b": "full",
+            "openai/": "full",
+            "openai/qwen/": "compact",
+            "openai/qwen/qwen2.5-72b": "full",
+            "local": "full",
+        }
+    )
+    assert profiles.name_for("ollama/llama3.1:70b") == "full"  # exact beats a prefix
+    assert profiles.name_for("ollama/qwen2.5:0.5b") == "compact"
+    assert profiles.name_for("openai/qwen/qwen2.5-0.5b") == "compact"  # the longer prefix wins
+    assert profiles.name_for("openai/qwen/qwen2.5-72b") == "full"
+    assert profiles.name_for("openai/gpt-4o") == "full"
+    assert profiles.name_for("local") == "full"  # listed, so not the default
+    defaults = ProfileSettings()
+    assert defaults.name_for("local") == "compact"
+    assert defaults.name_for("ollama/llama3.1") == "full"
+    assert defaults.name_for("anthropic/claude-sonnet-4-5") == "full"
+    assert defaults.for_model("local") is defaults.compact
+    assert defaults.for_model("openai/gpt-4o") is defaults.full
+    assert ProfileSettings(models={"ollama": "compact"}).name_for("ollama/x") == "full"  # no '/'

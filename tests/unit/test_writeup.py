@@ -11,10 +11,13 @@ from typing import Any
 import pytest
 
 from gateway import Gateway, ScriptedLLM, Settings
+from gateway.settings import load_settings
+from gateway.types import LLMRequest
+from scientist.literature.models import Paper
 from scientist.writeup.compile import LatexmkCompiler
 from scientist.writeup.errors import TemplateCompileError, ToolchainMissingError
 from scientist.writeup.html import WeasyprintCompiler
-from scientist.writeup.models import WriteupRecord
+from scientist.writeup.models import WriteupRecord, citation_queries
 from scientist.writeup.stage import WriteupDeps, write_paper
 from tests.fixtures.writeup.fake_literature import FakeLiterature
 from tests.fixtures.writeup.idea_folder import load_idea, load_record, make_idea_folder
@@ -297,7 +300,7 @@ def test_selection_schema_only_allows_returned_ids() -> None:
 
     from scientist.writeup.citations import selection_schema
 
-    schema = selection_schema(["offline:a", "offline:b"])
+    schema = selection_schema(["offline:a", "offline:b"], load_settings("debug").profiles.compact)
     schema.model_validate(
         {"picks": [{"paper_id": "offline:a", "section": "method", "sentence": "x"}]}
     )
@@ -468,3 +471,141 @@ def test_graph_state_survives_a_checkpointer(
     saved = graph.get_state(config).values
     assert saved["result"].citations[0].key == "power2022grokking"
     assert set(saved["sections"]) == {s.name for s in state["result"].sections}
+
+
+# A capable model's normal write-up: past every compact bound, inside the full profile's.
+FULL_MODEL = "openai/gpt-4o"
+WORDS = ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa")
+LONG_INTRO = " ".join(
+    [GOOD["introduction"]]
+    + [
+        f"Aspect {a} {b} of delayed generalisation deserves a look."
+        for a in WORDS
+        for b in WORDS[:4]
+    ]
+    + ["The introduction ends here."]
+)
+LONG_CLAIM = "Grokking, the delayed generalisation after memorisation, " * 8
+
+
+def _papers() -> list[Paper]:
+    return [
+        Paper(
+            paper_id=f"offline:grok{word}",
+            title=f"Grokking study {word}",
+            authors=["A. Author"],
+            year=2022,
+            abstract=f"Grokking {word}. " + "A long abstract about delayed generalisation. " * 30,
+            bibtex=f"@misc{{grok{word},\n  title={{Grokking study {word}}},\n  year={{2022}}\n}}",
+            citation_key=f"grok{word}",
+            source="offline",
+        )
+        for word in WORDS
+    ]
+
+
+def _writeup_for(
+    make_settings: SettingsFactory,
+    tmp_path: Path,
+    script: WriterScript,
+    models: dict[str, str],
+    literature: FakeLiterature | None = None,
+    **writing: Any,
+) -> tuple[WriteupRecord, list[tuple[tuple[str, str], LLMRequest]]]:
+    settings = make_settings(
+        "debug",
+        writing={"citation_rounds": 0, "fix_rounds": 0, **writing},
+        llm={"cache_enabled": False, "structured_reasks": 1, "models": models},
+        literature={"max_results": 10},
+    )
+    backend = ScriptedLLM(script)
+    deps = WriteupDeps(
+        Gateway(settings, backend=backend),
+        settings,
+        literature or FakeLiterature(),
+        WeasyprintCompiler(),
+    )
+    record = write_paper(load_idea(), make_idea_folder(tmp_path / "run"), load_record(), deps)
+    return record, list(zip(script.calls, backend.requests, strict=True))
+
+
+def _prompt(asked: list[tuple[tuple[str, str], LLMRequest]], kind: str, section: str = "") -> str:
+    return next(r.messages[-1].content for (k, s), r in asked if (k, s) == (kind, section))
+
+
+@pytest.mark.parametrize(("writer", "whole"), [(FULL_MODEL, True), ("local", False)])
+def test_the_writer_sees_earlier_sections_whole_only_under_the_full_profile(
+    make_settings: SettingsFactory, tmp_path: Path, writer: str, whole: bool
+) -> None:
+    script = WriterScript(drafts={"introduction": LONG_INTRO})
+    record, asked = _writeup_for(make_settings, tmp_path, script, {"writer": writer})
+    assert record.status == "ok" and len(LONG_INTRO) > 2000
+    conclusion = _prompt(asked, "draft", "conclusion")
+    assert ("The introduction ends here." in conclusion) is whole
+    assert ("[…]" in conclusion) is not whole
+    intro = _prompt(asked, "draft", "introduction")
+    assert f"Length: about {750 if whole else 500} words." in intro
+    caps = {r.max_tokens for (kind, _), r in asked if kind == "draft"}
+    assert caps == {4096 if whole else 200}  # the debug preset's compact section cap
+
+
+def test_a_full_profile_citation_round_keeps_every_pick_and_whole_abstracts(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    papers = _papers()
+    queries = [{"section": "introduction", "claim": LONG_CLAIM, "query": "grokking study"}]
+    sentence = "Grokking is delayed generalisation after memorisation."
+    picks = [
+        {"paper_id": p.paper_id, "section": "introduction", "sentence": sentence} for p in papers
+    ]
+    script = WriterScript(drafts={"introduction": LONG_INTRO}, queries=queries, picks=picks)
+    record, asked = _writeup_for(
+        make_settings,
+        tmp_path,
+        script,
+        {"citations": FULL_MODEL},
+        FakeLiterature(papers),
+        citation_rounds=1,
+    )
+    assert record.status == "ok", record.errors
+    assert sorted(c.key for c in record.citations) == sorted(p.citation_key for p in papers)
+    assert script.count("select") == 1 and script.count("queries") == 1  # nothing re-asked
+    assert "The introduction ends here." in _prompt(asked, "queries")
+    select = _prompt(asked, "select")
+    assert all(str(p.abstract) in select for p in papers)
+    assert "(at most 20)" in select
+    assert {r.max_tokens for (k, _), r in asked if k in ("queries", "select")} == {2048}
+
+
+def test_a_compact_profile_citation_round_keeps_todays_bounds(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    papers = _papers()
+    queries = [{"section": "introduction", "claim": "Grokking", "query": "grokking study"}]
+    sentence = "Grokking is delayed generalisation after memorisation."
+    picks = [
+        {"paper_id": p.paper_id, "section": "introduction", "sentence": sentence} for p in papers
+    ]
+    script = WriterScript(drafts={"introduction": LONG_INTRO}, queries=queries, picks=picks)
+    record, asked = _writeup_for(
+        make_settings, tmp_path, script, {}, FakeLiterature(papers), citation_rounds=1
+    )
+    assert record.citations == [] and script.count("select") == 2  # re-asked, then given up
+    assert any("no valid selection" in w for w in record.warnings)
+    reask = [r for (kind, _), r in asked if kind == "select"][-1].messages[-1].content
+    assert "at most 4 items" in reask
+    assert "The introduction ends here." not in _prompt(asked, "queries")
+    select = _prompt(asked, "select")
+    abstract = str(papers[0].abstract)
+    assert abstract[:300] in select and abstract not in select and "(at most 4)" in select
+
+
+def test_citation_claims_are_bounded_by_the_profile() -> None:
+    from pydantic import ValidationError
+
+    profiles = load_settings("default").profiles
+    reply = {"queries": [{"section": "method", "claim": LONG_CLAIM, "query": "q q"}], "done": False}
+    assert citation_queries(profiles.full).model_validate(reply).queries[0].claim == LONG_CLAIM
+    assert citation_queries(profiles.full).__name__ == "CitationQueries"
+    with pytest.raises(ValidationError, match="at most 200 characters"):
+        citation_queries(profiles.compact).model_validate(reply)
