@@ -193,13 +193,22 @@ def summary(report: ReviewReport, paths: dict[str, Path]) -> Group:
         Text(f"calibration: {d.provenance}"),
         Text(
             f"{u['calls']} calls, {u['prompt_tokens']:,} prompt + {u['completion_tokens']:,} "
-            f"completion tokens, ${u['cost_usd']:.4f}, {report.wall_time_s:.0f} s; "
+            f"completion tokens, ${u['cost_usd']:.4f}{_caching_note(u)}, "
+            f"{report.wall_time_s:.0f} s; "
             f"injection flags: {len(report.injection_flags)}; failed reviewers: "
             f"{len(report.failures)}"
         ),
         *(Text(f"{k}: {v}") for k, v in paths.items()),
     ]
     return Group(*lines)
+
+
+def _caching_note(usage: dict[str, float | int]) -> str:
+    cached = int(usage.get("cached_prompt_tokens", 0))
+    if not cached:
+        return ""
+    saved = float(usage.get("cache_savings_usd", 0.0))
+    return f" ({cached:,} prompt tokens from the provider's cache saved ${saved:.4f})"
 
 
 app.command("calibrate")(calibrate_command)
