@@ -150,7 +150,7 @@ class Gateway:
     ) -> T:
         fmt = response_format(structured_mode(model, self.settings.llm.structured_modes), schema)
         instruction = render(
-            GATEWAY_PROMPTS, "structured_system.j2", schema_json=schema_text(schema)
+            GATEWAY_PROMPTS, "structured_instruction.j2", schema_json=schema_text(schema)
         )
         msgs = _with_instruction(msgs, instruction)
         attempts = self.settings.llm.structured_reasks + 1
