@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "gpt4o_reviews.jsonl"
-# The gateway's structured-output instruction (gateway/prompts/structured_system.j2) ends
+# The gateway's structured-output instruction (gateway/prompts/structured_instruction.j2) ends
 # with this and then the exact pydantic schema, which providers may have rewritten on the
 # wire (Anthropic drops length bounds): an instance built from the prompt's copy validates.
 SCHEMA_MARKER = "JSON schema:"

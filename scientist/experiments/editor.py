@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.gateway import LOCAL_KEY
 from gateway.local import LOCAL_ALIAS, shared_server
 from gateway.settings import Settings
 from scientist.experiments.errors import AiderNotFoundError
@@ -137,7 +138,13 @@ def aider_model(settings: Settings, local_base_url: Callable[[], str] | None = N
     # A provider rejects a max_tokens above the model's own output limit (gpt-4-turbo: 4096),
     # so the profile's cap is lowered to it where litellm knows it.
     cap = min(cap, metadata.get("max_output_tokens") or cap)
-    return AiderModel(coder, settings.llm.api_bases.get(coder), metadata, cap)
+    api_base = settings.llm.api_bases.get(coder)
+    env: dict[str, str] = {}
+    if api_base and coder.startswith("openai/") and not os.environ.get("OPENAI_API_KEY"):
+        # As in the gateway: an OpenAI-compatible server often needs no key, but the client
+        # refuses to send a request without one (Aider would print the error and exit 0).
+        env["OPENAI_API_KEY"] = LOCAL_KEY
+    return AiderModel(coder, api_base, metadata, cap, env)
 
 
 def _zero_cost_metadata(context: int, cap: int) -> dict[str, Any]:
@@ -258,7 +265,9 @@ class AiderCLI:
         settings_file.write_text(
             json.dumps([{"name": "aider/extra_params", "extra_params": params}])
         )
-        command = [str(self.aider_bin), "--model", model.name]
+        # The weak model (summaries) is the coder too: Aider's default for a known model is
+        # another one (gpt-4o-mini), outside the metadata file, whose price list it downloads.
+        command = [str(self.aider_bin), "--model", model.name, "--weak-model", model.name]
         if model.api_base:
             command += ["--openai-api-base", model.api_base]
         command += [

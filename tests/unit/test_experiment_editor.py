@@ -175,3 +175,26 @@ def test_the_coder_cap_is_the_profiles_within_the_models_limit(
     command = editor.command(tmp_path, ["experiment.py"], "Do it.", "round_1")
     settings_file = Path(command[command.index("--model-settings-file") + 1])
     assert json.loads(settings_file.read_text())[0]["extra_params"] == {"max_tokens": cap}
+
+
+def test_a_keyless_openai_compatible_coder_gets_a_placeholder_key_and_one_model(
+    tmp_path: Path,
+    fake_aider: Path,
+    make_settings: Callable[..., Settings],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    base = {"openai/qwen2.5-7b": "http://127.0.0.1:9/v1"}
+    cfg = make_settings(
+        experiments={"aider_bin": str(fake_aider)},
+        llm={"models": {"coder": "openai/qwen2.5-7b"}, "api_bases": base},
+    )
+    model = aider_model(cfg)
+    assert model.env == {"OPENAI_API_KEY": "sk-no-key-required"}
+    work = tmp_path / "idea"
+    (work / "logs").mkdir(parents=True)
+    command = AiderCLI(cfg).command(work, ["experiment.py"], "Do it.", "round_1")
+    # Aider's weak model would otherwise be another model, whose price list it downloads.
+    assert command[command.index("--weak-model") + 1] == "openai/qwen2.5-7b"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-real")
+    assert aider_model(cfg).env == {}  # a real key is never replaced
