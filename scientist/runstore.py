@@ -1,11 +1,11 @@
 """The run folder's layout, in one place.
 
-    runs/<UTC stamp>_<template>/
-        ideas.json  ledger.jsonl  run.json  checkpoints.sqlite
-        <idea name>/            template copy, run_i/, *.png, notes.txt
-            experiments.json
-            paper/              paper.tex, references.bib, paper.pdf, writeup.json
-            review/             review.json, review.md, review.html
+runs/<UTC stamp>_<template>/
+    ideas.json  ledger.jsonl  run.json  checkpoints.sqlite
+    <idea name>/            template copy, run_i/, *.png, notes.txt
+        experiments.json
+        paper/              paper.tex, references.bib, paper.pdf, writeup.json
+        review/             review.json, review.md, review.html
 """
 
 from __future__ import annotations
