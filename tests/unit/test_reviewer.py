@@ -302,3 +302,7 @@ def test_a_runaway_reply_is_reasked_then_a_failure_with_the_error(
     assert [f.index for f in report.failures] == [1]
     error = report.failures[0].error
     assert "Weaknesses" in error and "at most 20 items" in error
+    from reviewer.report import render_html, render_markdown
+
+    assert "at most 20 items" in render_markdown(report)
+    assert "at most 20 items" in render_html(report)
