@@ -195,6 +195,7 @@ class Gateway:
                 role, model, cached, start, cache_hit=True, attempts=0, schema_name=schema_name
             )
             return cached
+        self._check_key(request, role)
         self._check_budget(request)
         response, attempts = self.retry.run(lambda: self._attempt(request))
         self._record(
@@ -265,7 +266,6 @@ class Gateway:
                 }
             )
             return self._real, routed
-        self._check_key(request)
         if (
             request.api_base
             and request.model.startswith("openai/")
@@ -279,9 +279,14 @@ class Gateway:
         floor = request.max_tokens / self.settings.local.min_tokens_per_s + 120.0
         return max(request.timeout_s, floor)
 
-    def _check_key(self, request: LLMRequest) -> None:
+    def _check_key(self, request: LLMRequest, role: Role) -> None:
         """Fail before the first request when the provider's key is not set."""
-        if request.api_base or request.model in self._checked_keys:
+        if (
+            self._backend is not None
+            or request.model == "local"
+            or request.api_base
+            or request.model in self._checked_keys
+        ):
             return
         from gateway._litellm import load_litellm
 
@@ -294,8 +299,9 @@ class Gateway:
         if not found.get("keys_in_environment", True):
             missing = ", ".join(found.get("missing_keys", [])) or "the provider's API key"
             raise AuthenticationFailedError(
-                f"{request.model} needs {missing} in the environment; export it, or choose "
-                "another model for this role (e.g. AUTOSCHOLAR_LLM__MODELS__WRITER=local).",
+                f"{request.model} (role {role}) needs {missing} in the environment; export it, "
+                f"or choose another model for the {role} role (e.g. "
+                f"AUTOSCHOLAR_LLM__MODELS__{role.upper()}=local).",
                 model=request.model,
             )
         self._checked_keys.add(request.model)

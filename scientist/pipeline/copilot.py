@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.prompt import Prompt
 
@@ -18,7 +19,7 @@ def terminal_copilot(request: CopilotRequest, console: Console | None = None) ->
     title = f"{request.stage} done" + (f" · {request.idea}" if request.idea else "")
     console.print(Panel(request.summary, title=title))
     key = Prompt.ask(
-        "[a]pprove, [e]dit, or [f]eedback and redo",
+        escape("[a]pprove, [e]dit, or [f]eedback and redo"),  # else rich eats "[a]" as markup
         choices=list(CHOICES),
         default="a",
         console=console,
