@@ -264,6 +264,14 @@ class WritingSettings(_Strict):
     max_log_lines: int = Field(
         20, ge=1, description="Compiler log lines and chktex warnings shown per fix round."
     )
+    novelty_citations: int = Field(
+        3,
+        ge=0,
+        le=20,
+        description="Related Work always cites the closest papers the idea's novelty check "
+        "named; when it named none, it cites this many top results of the check's queries "
+        "instead (0: none).",
+    )
 
 
 class ReviewSettings(_Strict):

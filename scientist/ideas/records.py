@@ -133,6 +133,9 @@ class PaperRef(BaseModel):
     year: int | None = None
     citation_key: str
     source: SourceName
+    bibtex: str = Field(
+        "", description="The literature layer's BibTeX entry ('' in files written before it)."
+    )
 
     @classmethod
     def of(cls, paper: Paper) -> PaperRef:
@@ -143,6 +146,7 @@ class PaperRef(BaseModel):
             year=paper.year,
             citation_key=paper.citation_key,
             source=paper.source,
+            bibtex=paper.bibtex,
         )
 
 
@@ -174,6 +178,20 @@ class NoveltyVerdict(BaseModel):
     thoughts: list[str] = Field(default_factory=list)
     rounds_used: int = 0
     sources_answered: list[SourceName] = Field(default_factory=list)
+
+
+def relevant_papers(verdict: NoveltyVerdict, fallback: int) -> list[PaperRef]:
+    """The papers a novelty check found relevant: the closest papers it named, else the top
+    ``fallback`` results of its queries (each query's best first, then the second best…)."""
+    if verdict.closest:
+        return list(verdict.closest)
+    ranked: dict[str, PaperRef] = {}
+    depth = max((len(q.papers) for q in verdict.queries), default=0)
+    for rank in range(depth):
+        for query in verdict.queries:
+            if rank < len(query.papers):
+                ranked.setdefault(query.papers[rank].paper_id, query.papers[rank])
+    return list(ranked.values())[:fallback]
 
 
 class IdeaRecord(BaseModel):

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from scientist.pipeline.models import IdeaOutcome
+from scientist.pipeline.models import IdeaOutcome, RunManifest
 
 
 class BatchTask(BaseModel):
@@ -101,13 +101,30 @@ def run_task(task: BatchTask) -> BatchResult:
             reason=f"{type(exc).__name__}: {exc}",
             seconds=time.monotonic() - start,
         )
+    return result_of(task, str(run.root), manifest, time.monotonic() - start)
+
+
+def result_of(task: BatchTask, run_dir: str, manifest: RunManifest, seconds: float) -> BatchResult:
+    """A finished run's result: its status and the reason (why it failed or ran no idea)."""
     return BatchResult(
         task=task,
-        run_dir=str(run.root),
+        run_dir=run_dir,
         status=manifest.status,
-        seconds=time.monotonic() - start,
+        reason=manifest.reason,
+        seconds=seconds,
         ideas=manifest.ideas,
     )
+
+
+def progress_line(result: BatchResult) -> str:
+    """One line as a run of the batch ends: what it ended with, how long it took, and why it
+    wrote no paper when it wrote none."""
+    papers = sum(1 for o in result.ideas if o.paper_pdf)
+    line = f"{result.task.template}: {result.status} in {result.seconds:.0f} s"
+    if result.status == "done":
+        line += f" ({papers} paper{'' if papers == 1 else 's'} from {len(result.ideas)} idea"
+        line += f"{'' if len(result.ideas) == 1 else 's'})"
+    return line + (f": {result.reason}" if result.reason else "")
 
 
 def run_batch(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from gateway.cli_support import PresetOpt, SetOpt, fail
 from gateway.errors import AutoscholarError
@@ -17,12 +17,21 @@ from scientist.pipeline.batch import (
     BatchResult,
     BatchTask,
     LocalProcessExecutor,
+    progress_line,
     run_batch,
 )
 from scientist.pipeline.copilot import terminal_copilot
 from scientist.pipeline.live import LiveView
-from scientist.pipeline.models import IdeaOutcome, RunManifest
+from scientist.pipeline.models import RunManifest
 from scientist.pipeline.run import RunRequest, resume_pipeline, run_pipeline
+from scientist.pipeline.tables import (
+    Row,
+    batch_rows,
+    cut_statuses,
+    outcome_table,
+    run_rows,
+)
+from scientist.pipeline.tables import batch_table as batch_table  # where tests look for it
 from scientist.runstore import RunPaths
 
 out = Console()
@@ -32,43 +41,21 @@ CopilotOpt = Annotated[
 ]
 
 
-def outcome_table(rows: list[tuple[str, IdeaOutcome]], title: str = "Ideas") -> Table:
-    """Idea, stage reached, status, review score, decision, cost, tokens, time.
-
-    The run column appears only when the rows come from more than one run (a batch).
-    """
-    with_run = len({label for label, _ in rows}) > 1
-    table = Table(title=title)
-    columns = ["idea", "stage", "status", "Overall", "decision", "cost $", "tokens", "s"]
-    for column in ["run", *columns] if with_run else columns:
-        table.add_column(column, overflow="fold")
-    for label, o in rows:
-        status = o.status + (f": {o.reason}" if o.reason else "")
-        overall = "" if o.overall is None else f"{o.overall:.2f}"
-        if o.revised_overall is not None:
-            overall += f" → {o.revised_overall:.2f}"
-        cells = [
-            o.name,
-            o.stage,
-            status,
-            overall,
-            o.decision or "",
-            f"{o.cost_usd:.4f}",
-            str(o.tokens),
-            f"{o.seconds:.0f}",
-        ]
-        table.add_row(*([label, *cells] if with_run else cells))
-    return table
-
-
 def report_run(run: RunPaths, manifest: RunManifest) -> None:
     """The outcome table, the usage summary and where the PDFs and reviews are."""
-    if not manifest.ideas:
-        err.print(
-            f"[yellow]No idea went past the ideas stage[/] (all failed, were duplicates or were "
-            f"found not novel): see {run.ideas_json}; pipeline.skip_not_novel=false keeps those."
+    if manifest.status == "no_ideas":
+        hint = (
+            "; pipeline.skip_not_novel=false runs ideas found not novel"
+            if "novelty" in (manifest.reason or "")
+            else ""
         )
-    out.print(outcome_table([(run.root.name, o) for o in manifest.ideas]))
+        err.print(
+            Text.assemble(
+                ("No paper was written: ", "yellow"),
+                f"{manifest.reason}. See {run.ideas_json}{hint}.",
+            )
+        )
+    print_outcomes(run_rows(run.root.name, manifest), "Ideas")
     if run.ledger.is_file():
         out.print(summary_table(sum_entries(read_entries(run.ledger))))
     for o in manifest.ideas:
@@ -77,6 +64,13 @@ def report_run(run: RunPaths, manifest: RunManifest) -> None:
         if o.review_json:
             out.print(f"review: {o.review_json}")
     out.print(f"run folder: {run.root}  (status {manifest.status}, {manifest.wall_s:.0f} s)")
+
+
+def print_outcomes(rows: list[Row], title: str) -> None:
+    """The outcome table in the terminal's width, then in full each status it had to cut."""
+    out.print(outcome_table(rows, title, width=out.width))
+    for line in cut_statuses(rows, out.width):
+        out.print(Text(f"  {line}"), soft_wrap=True)
 
 
 def live(view: LiveView, *, enabled: bool = True) -> AbstractContextManager[object]:
@@ -143,36 +137,12 @@ def batch(
     ]
 
     def show(result: BatchResult) -> None:
-        err.print(
-            f"{result.task.template}: {result.status} in {result.seconds:.0f} s"
-            + (f" ({result.reason})" if result.reason else "")
-        )
+        err.print(Text(progress_line(result)))
 
     results = run_batch(tasks, LocalProcessExecutor(parallel), on_result=show)
-    out.print(batch_table(results))
+    print_outcomes(batch_rows(results), "Batch")
     if any(r.status == "failed" for r in results):
         raise typer.Exit(1)
-
-
-def batch_table(results: list[BatchResult]) -> Table:
-    """One row per idea of every run; a run that failed before its ideas gets one row."""
-    rows: list[tuple[str, IdeaOutcome]] = []
-    for result in results:
-        label = result.task.template
-        if not result.ideas:
-            rows.append(
-                (
-                    label,
-                    IdeaOutcome(
-                        name="-",
-                        status="failed",
-                        stage="ideas",
-                        reason=result.reason or result.status,
-                    ),
-                )
-            )
-        rows += [(label, o) for o in result.ideas]
-    return outcome_table(rows, title="Batch")
 
 
 def register(app: typer.Typer) -> None:

@@ -8,6 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Stage = Literal["ideas", "experiments", "writeup", "review", "improve"]
 IdeaStatus = Literal["pending", "running", "done", "failed", "stopped: budget", "cancelled"]
+# ``no_ideas``: the run ended normally but no idea passed the ideas stage, so nothing was
+# written; the manifest's reason says why (e.g. every idea found not novel).
+RunStatus = Literal["running", "done", "no_ideas", "failed", "interrupted"]
 STAGES: tuple[Stage, ...] = ("ideas", "experiments", "writeup", "review", "improve")
 
 
@@ -95,8 +98,8 @@ class RunManifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     template: str
-    status: Literal["running", "done", "failed", "interrupted"] = "running"
-    reason: str | None = None
+    status: RunStatus = "running"
+    reason: str | None = Field(None, description="Why the run failed or left no idea to run.")
     started_at: str
     finished_at: str | None = None
     wall_s: float = 0.0

@@ -72,7 +72,10 @@ def generate_ideas(state: PaperState, runtime: Runtime[PipelineDeps]) -> dict[st
     ideas_file = stages.run_ideas(deps, feedback=state.get("feedback", {}).get("ideas"))
     chosen = stages.select_ideas(ideas_file, deps.settings)
     usage = _usage(deps.run_ledger, first, deps.clock() - start)
-    deps.notify(PipelineEvent(stage="ideas", status="done", detail=f"{len(chosen)} chosen"))
+    detail = f"{len(chosen)} chosen"
+    if not chosen:
+        detail += f": {stages.no_ideas_reason(ideas_file, deps.settings)}"
+    deps.notify(PipelineEvent(stage="ideas", status="done", detail=detail))
     return {"ideas": chosen, "ideas_usage": usage}
 
 
@@ -121,8 +124,10 @@ def fan_out(state: PaperState) -> list[Send] | Literal["summarize"]:
 
 
 def summarize(state: PaperState, runtime: Runtime[PipelineDeps]) -> dict[str, Any]:
-    """Write run.json with every idea's outcome (the runner adds timings and totals)."""
-    stages.write_manifest(runtime.context, state, status="done")
+    """Write run.json with every idea's outcome, or why no idea was run (the runner adds
+    timings and totals)."""
+    status, reason = stages.finished_status(runtime.context, state)
+    stages.write_manifest(runtime.context, state, status=status, reason=reason)
     return {}
 
 

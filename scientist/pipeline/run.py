@@ -9,13 +9,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import ModuleType
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
+from pydantic import BaseModel
 
+import reviewer.form
+import scientist.ideas.records
+import scientist.writeup.models
+import scientist.writeup.results
 from gateway import Gateway, Settings
 from gateway.cache import ResponseCache
 from gateway.ledger import Ledger
@@ -43,7 +49,23 @@ from scientist.runstore import RunPaths, new_run, open_run
 from scientist.template import load_template
 
 THREAD: RunnableConfig = {"configurable": {"thread_id": "paper"}}
-# Our types that live in checkpoints; anything else is refused when a checkpoint is read.
+
+
+def _models_in(*modules: ModuleType) -> tuple[type, ...]:
+    """Every pydantic model defined in ``modules``."""
+    return tuple(
+        value
+        for module in modules
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, BaseModel)
+        and value.__module__ == module.__name__
+    )
+
+
+# Our types that live in checkpoints; anything else is refused when a checkpoint is read
+# (restored as a plain dict). The write-up and review graphs run inside an idea's pipeline
+# and checkpoint in its thread, so a run killed in either resumes from their states too.
 CHECKPOINT_TYPES: tuple[type, ...] = (
     Idea,
     StageUsage,
@@ -53,6 +75,12 @@ CHECKPOINT_TYPES: tuple[type, ...] = (
     GroupResult,
     RoundRecord,
     FigureNote,
+    *_models_in(
+        scientist.ideas.records,
+        scientist.writeup.models,
+        scientist.writeup.results,
+        reviewer.form,
+    ),
 )
 VERSIONED = ("autoscholar", "langgraph", "litellm", "pydantic", "llama_cpp_python")
 
@@ -174,14 +202,15 @@ def execute(
         try:
             state = drive(deps, saver, resume=resume)
         except KeyboardInterrupt:
-            stages.write_manifest(deps, _state(saver), status="interrupted")
+            reason = f"interrupted; `scientist resume {run.root}` continues it"
+            stages.write_manifest(deps, _state(saver), status="interrupted", reason=reason)
             raise
         except Exception as exc:
-            manifest = stages.write_manifest(deps, _state(saver), status="failed")
-            manifest.reason = f"{type(exc).__name__}: {exc}"
-            run.run_json.write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+            reason = f"{type(exc).__name__}: {exc}"
+            stages.write_manifest(deps, _state(saver), status="failed", reason=reason)
             raise
-    return stages.write_manifest(deps, state, status="done")  # type: ignore[arg-type]
+    status, outcome = stages.finished_status(deps, state)  # type: ignore[arg-type]
+    return stages.write_manifest(deps, state, status=status, reason=outcome)  # type: ignore[arg-type]
 
 
 def _state(saver: SqliteSaver) -> Any:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from gateway.errors import AutoscholarError
 from gateway.ledger import Ledger
@@ -22,15 +22,16 @@ from gateway.settings import Settings
 from gateway.types import LedgerEntry
 from scientist.experiments.models import ExperimentRecord
 from scientist.ideas.models import Idea
+from scientist.ideas.records import IdeaRecord, IdeasFile
 from scientist.pipeline.deps import PipelineDeps
-from scientist.pipeline.models import IdeaOutcome, RunManifest
+from scientist.pipeline.models import IdeaOutcome, RunManifest, RunStatus
 from scientist.writeup.deps import WriteupDeps
 
 T = TypeVar("T")
 
 if TYPE_CHECKING:
     from reviewer.form import ReviewReport
-    from scientist.ideas.stage import IdeasFile
+    from scientist.ideas.records import PaperRef
     from scientist.pipeline.state import PaperState
     from scientist.writeup.stage import WriteupRecord
 
@@ -59,6 +60,57 @@ def select_ideas(ideas_file: IdeasFile, settings: Settings) -> list[Idea]:
         records = [r for r in records if r.novel is not False]
     ranked = sorted(records, key=lambda r: _score(r.idea, pipeline.rank_by), reverse=True)
     return [r.idea for r in ranked[: pipeline.ideas_to_run]]
+
+
+def no_ideas_reason(ideas_file: IdeasFile, settings: Settings) -> str:
+    """Why the ideas stage left no idea to run, in one line (run.json, progress, tables)."""
+    records = ideas_file.ideas
+    if not records:
+        return _nothing_kept(ideas_file)
+    if select_ideas(ideas_file, settings):
+        return "the co-pilot's edit left no idea to run"
+    notes = "; ".join(_verdict_note(r, named=len(records) > 1) for r in records[:3])
+    more = f"; {len(records) - 3} more" if len(records) > 3 else ""
+    return f"no idea passed the novelty check ({notes}{more})"
+
+
+def _nothing_kept(ideas_file: IdeasFile) -> str:
+    if ideas_file.failures:
+        count, first = len(ideas_file.failures), _cut(ideas_file.failures[0].error, 160)
+        return f"the model gave no valid idea ({count} failed; the first: {first})"
+    if ideas_file.duplicates:
+        return "every idea repeated an earlier or seed idea"
+    return "the ideas stage produced no idea"
+
+
+def _verdict_note(record: IdeaRecord, *, named: bool) -> str:
+    verdict = record.novelty
+    status = verdict.status if verdict is not None else "unchecked"
+    note = f"{record.idea.Name} {status}" if named else status
+    if verdict is not None and verdict.closest:
+        paper = verdict.closest[0]
+        year = f" ({paper.year})" if paper.year else ""
+        return f'{note}: closest paper "{_cut(paper.title, 80)}"{year}'
+    if verdict is not None and verdict.justification.strip():
+        return f"{note}: {_cut(verdict.justification, 100)}"
+    return note
+
+
+def _cut(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def finished_status(deps: PipelineDeps, state: PaperState) -> tuple[RunStatus, str | None]:
+    """How a run that ended normally ended: ``done``, or ``no_ideas`` and why, when no idea
+    went past the ideas stage (so no paper was written)."""
+    if state.get("ideas") or state.get("outcomes"):
+        return "done", None
+    try:
+        ideas_file = IdeasFile.model_validate_json(deps.run.ideas_json.read_text(encoding="utf-8"))
+    except (OSError, ValidationError) as exc:
+        return "no_ideas", f"no idea to run, and {deps.run.ideas_json} is unreadable ({exc})"
+    return "no_ideas", no_ideas_reason(ideas_file, deps.settings)
 
 
 def _score(idea: Idea, rank_by: str) -> int:
@@ -174,6 +226,14 @@ def _writeup_deps(deps: PipelineDeps, idea: Idea) -> WriteupDeps:
     )
 
 
+def related_papers(deps: PipelineDeps, idea: Idea) -> list[PaperRef]:
+    """The papers the idea's novelty check found relevant (ideas.json); Related Work cites them."""
+    from scientist.writeup.inputs import read_related
+
+    fallback = deps.settings.writing.novelty_citations
+    return read_related(deps.run.ideas_json, idea.Name, fallback)
+
+
 def write_paper(
     deps: PipelineDeps, idea: Idea, record: ExperimentRecord, feedback: str | None
 ) -> WriteupRecord:
@@ -181,7 +241,14 @@ def write_paper(
     from scientist.writeup.stage import write_paper as write_stage
 
     folder = deps.run.idea(idea.Name).root
-    result = write_stage(idea, folder, record, _writeup_deps(deps, idea), feedback=feedback)
+    result = write_stage(
+        idea,
+        folder,
+        record,
+        _writeup_deps(deps, idea),
+        feedback=feedback,
+        related=related_papers(deps, idea),
+    )
     if result.status != "ok":
         raise WriteupFailed("the paper did not build: " + "; ".join(result.errors[:3]))
     return result
@@ -254,11 +321,14 @@ def improve_paper(deps: PipelineDeps, idea: Idea, record: ExperimentRecord) -> R
         record,
         _writeup_deps(deps, idea),
         review=review_md,
+        related=related_papers(deps, idea),
     )
     return review_paper(deps, idea, revision=True)
 
 
-def write_manifest(deps: PipelineDeps, state: PaperState, *, status: str) -> RunManifest:
+def write_manifest(
+    deps: PipelineDeps, state: PaperState, *, status: RunStatus, reason: str | None = None
+) -> RunManifest:
     """Update run.json (written at the start) from the graph state and the run's ledger."""
     path = deps.run.run_json
     now = datetime.now(UTC)
@@ -269,6 +339,7 @@ def write_manifest(deps: PipelineDeps, state: PaperState, *, status: str) -> Run
     outcomes = state.get("outcomes") or {}
     update: dict[str, Any] = {
         "status": status,
+        "reason": reason,
         "finished_at": now.isoformat() if status != "running" else None,
         "wall_s": round((now - datetime.fromisoformat(manifest.started_at)).total_seconds(), 1),
         "ideas": list(outcomes.values()) or manifest.ideas,

@@ -13,7 +13,8 @@ from pydantic import BaseModel, Field, create_model
 from gateway.errors import AutoscholarError
 from gateway.profiles import OutputProfile
 from gateway.prompts import render
-from scientist.literature.models import Paper
+from scientist.ideas.records import PaperRef
+from scientist.literature.models import Literature, Paper
 from scientist.writeup.bib import BibEntry, unique_key, with_key
 from scientist.writeup.checks import sentences
 from scientist.writeup.deps import WriteupDeps
@@ -29,6 +30,8 @@ from scientist.writeup.sections import SECTION_NAMES
 PROMPTS = Path(__file__).parent / "prompts"
 CITABLE: tuple[str, ...] = tuple(n for n in SECTION_NAMES if n != "abstract")
 _WORD = re.compile(r"[a-z0-9]+")
+NOVELTY_QUERY = "novelty check"
+"""The ``query`` of a reference added because the idea's novelty check found it relevant."""
 
 
 class Found(BaseModel):
@@ -206,6 +209,43 @@ def add_reference(
     return key
 
 
+def related_paper(ref: PaperRef, literature: Literature) -> Paper | None:
+    """The paper behind a novelty-check reference, with the literature layer's BibTeX: the
+    entry recorded in ideas.json, else the literature layer's copy (None if it has none)."""
+    if ref.bibtex.strip():
+        return Paper(
+            paper_id=ref.paper_id,
+            title=ref.title,
+            year=ref.year,
+            bibtex=ref.bibtex,
+            citation_key=ref.citation_key,
+            source=ref.source,
+        )
+    try:
+        return literature.paper(ref.paper_id)
+    except AutoscholarError:
+        return None
+
+
+def add_related(
+    refs: Sequence[PaperRef],
+    literature: Literature,
+    entries: dict[str, BibEntry],
+    sources: list[CitationRecord],
+) -> list[str]:
+    """Put the papers the novelty check found relevant in the bibliography, each to be cited
+    in Related Work (by code, see ``restore_citations``); warnings for any left out."""
+    warnings = []
+    for ref in refs:
+        paper = related_paper(ref, literature)
+        key = None
+        if paper is not None and paper.bibtex.strip():
+            key = add_reference(paper, entries, sources, NOVELTY_QUERY, "related_work", paper.title)
+        if key is None:
+            warnings.append(f"novelty-check paper {ref.paper_id} has no BibTeX entry; not cited")
+    return warnings
+
+
 def _overlap(hint: str, sentence: str) -> float:
     words = set(_WORD.findall(hint.lower()))
     if not words:
@@ -213,9 +253,19 @@ def _overlap(hint: str, sentence: str) -> float:
     return len(words & set(_WORD.findall(sentence.lower()))) / len(words)
 
 
+def is_cited(text: str, key: str) -> bool:
+    """Whether ``text`` already cites ``key``."""
+    return bool(re.search(r"\\cite[a-z]*\{[^}]*\b" + re.escape(key) + r"\b", text))
+
+
+def fits_a_sentence(text: str, hint: str) -> bool:
+    """Whether some sentence of ``text`` shares at least half the words of ``hint``."""
+    return any(_overlap(hint, s) >= 0.5 for s in sentences(text))
+
+
 def place_cite(text: str, key: str, hint: str) -> str:
     """Add ``\\cite{key}`` at the end of the sentence best matching ``hint`` (else the first)."""
-    if re.search(r"\\cite[a-z]*\{[^}]*\b" + re.escape(key) + r"\b", text):
+    if is_cited(text, key):
         return text
     candidates = [s.strip() for s in sentences(text) if s.strip()]
     if not candidates:
@@ -230,8 +280,27 @@ def place_cite(text: str, key: str, hint: str) -> str:
 
 
 def restore_citations(text: str, section: str, citations: Sequence[CitationRecord]) -> str:
-    """Put back the citations placed in ``section`` that a model rewrite dropped."""
+    """Put back the citations placed in ``section`` that a model rewrite dropped, and cite the
+    novelty check's papers there (``cite_related``)."""
+    related = [c for c in citations if c.section == section and c.query == NOVELTY_QUERY]
     for record in citations:
-        if record.section == section and record.source != "template":
+        if record.section == section and record.source != "template" and record not in related:
             text = place_cite(text, record.key, record.hint)
-    return text
+    return cite_related(text, related)
+
+
+def cite_related(text: str, records: Sequence[CitationRecord]) -> str:
+    """Cite each novelty-check paper not cited yet: after the sentence its title fits, else in
+    one closing sentence, so Related Work cites them whatever the model wrote."""
+    rest: list[str] = []
+    for record in records:
+        if is_cited(text, record.key):
+            continue
+        if fits_a_sentence(text, record.hint):
+            text = place_cite(text, record.key, record.hint)
+        else:
+            rest.append(record.key)
+    if not rest:
+        return text
+    closing = f"Closely related prior work includes~\\cite{{{','.join(rest)}}}."
+    return f"{text.rstrip()}\n\n{closing}".strip()

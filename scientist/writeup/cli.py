@@ -16,7 +16,7 @@ from gateway.report import summary_table
 from scientist.literature.models import Literature
 from scientist.runstore import open_run
 from scientist.writeup.deps import WriteupDeps, WriteupEvent
-from scientist.writeup.inputs import WriteupTarget, writeup_targets
+from scientist.writeup.inputs import WriteupTarget, read_related, writeup_targets
 from scientist.writeup.models import WriteupRecord
 from scientist.writeup.sections import SECTIONS
 from scientist.writeup.stage import compiler_for, write_paper
@@ -83,13 +83,14 @@ def write_command(
             "[yellow]writer model: local (embedded SmolLM2-135M) — it proves the pipeline; "
             "its papers are not meaningful.[/]"
         )
-    failures = sum(not _write_one(target, deps) for target in targets)
+    failures = sum(not _write_one(target, deps, run.ideas_json) for target in targets)
     out.print(summary_table(deps.gateway.ledger.totals()))
     raise typer.Exit(1 if failures else 0)
 
 
-def _write_one(target: WriteupTarget, deps: WriteupDeps) -> bool:
+def _write_one(target: WriteupTarget, deps: WriteupDeps, ideas_json: Path) -> bool:
     """One idea with per-section progress; prints the PDF path or what went wrong."""
+    related = read_related(ideas_json, target.idea.Name, deps.settings.writing.novelty_citations)
     with progress_bars(err) as progress:
         tasks: dict[str, TaskID] = {
             spec.name: progress.add_task(f"{target.idea.Name}: {spec.title}", total=2)
@@ -102,7 +103,11 @@ def _write_one(target: WriteupTarget, deps: WriteupDeps) -> bool:
 
         try:
             record = write_paper(
-                target.idea, target.idea_dir, target.record, _with_progress(deps, on_event)
+                target.idea,
+                target.idea_dir,
+                target.record,
+                _with_progress(deps, on_event),
+                related=related,
             )
         except AutoscholarError as exc:
             fail(exc)

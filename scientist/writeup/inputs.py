@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from scientist.experiments.models import ExperimentRecord
 from scientist.ideas.models import Idea
+from scientist.ideas.records import NoveltyVerdict, PaperRef, relevant_papers
 from scientist.runstore import RunPaths, safe_name
 from scientist.writeup.errors import WriteupInputError
 
@@ -78,3 +79,23 @@ def writeup_targets(run: RunPaths, name: str | None = None) -> list[WriteupTarge
             f"No idea folder in {run.root} holds experiments.json: run the experiments first."
         )
     return targets
+
+
+def read_related(path: Path, name: str, fallback: int) -> list[PaperRef]:
+    """The papers idea ``name``'s novelty check found relevant, from ideas.json (see
+    ``relevant_papers``); none when the file, the idea or its check is missing or malformed."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return []
+    items = data.get("ideas") if isinstance(data, dict) else data
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("novelty"), dict):
+            continue
+        idea = item.get("idea")
+        if isinstance(idea, dict) and name in (idea.get("Name"), safe_name(str(idea.get("Name")))):
+            try:
+                return relevant_papers(NoveltyVerdict.model_validate(item["novelty"]), fallback)
+            except ValidationError:
+                return []
+    return []

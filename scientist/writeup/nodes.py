@@ -22,6 +22,7 @@ from scientist.writeup.bib import BibEntry, parse_bib
 from scientist.writeup.citations import (
     CITABLE,
     add_reference,
+    add_related,
     place_cite,
     propose_queries,
     search_all,
@@ -55,7 +56,8 @@ from scientist.writeup.writing import (
 
 def prepare(state: WriteupState, runtime: Runtime[WriteupDeps]) -> dict[str, Any]:
     """Preflight (toolchain, template compiles) before any model call; then paper/ is set up:
-    style files and figures copied in, results tables built, template references loaded."""
+    style files and figures copied in, results tables built, template references loaded, and
+    the papers the novelty check found relevant added (Related Work cites them)."""
     deps = runtime.context
     idea_dir = Path(state["idea_dir"])
     template = template_path(idea_dir)
@@ -72,14 +74,17 @@ def prepare(state: WriteupState, runtime: Runtime[WriteupDeps]) -> dict[str, Any
         )
         for e in parsed.bib
     ]
-    warnings = [] if figures else ["no figures found in experiments.json or the idea folder"]
+    entries = {e.key: e for e in parsed.bib}
+    warnings = add_related(state.get("related", []), deps.literature, entries, citations)
+    if not figures:
+        warnings.append("no figures found in experiments.json or the idea folder")
     return {
         "paper_dir": str(paper_dir),
         "template_path": str(template),
         "figures": figures,
         "tables": results_tables(state["record"]),
         "previous": previous_sections(paper_dir) if state.get("review") else {},
-        "bib": {e.key: e.text for e in parsed.bib},
+        "bib": {key: entry.text for key, entry in entries.items()},
         "citations": citations,
         "sections": {},
         "started": time.perf_counter(),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from scientist.experiments.models import ExperimentRecord
 from scientist.ideas.models import Idea
+from scientist.ideas.records import PaperRef
 from scientist.writeup.compile import LatexCompiler, LatexmkCompiler
 from scientist.writeup.deps import WriteupDeps, WriteupEvent
 from scientist.writeup.html import WeasyprintCompiler
@@ -50,11 +52,14 @@ def write_paper(
     *,
     feedback: str | None = None,
     review: str | None = None,
+    related: Sequence[PaperRef] = (),
 ) -> WriteupRecord:
     """Write, cite, compile and check one paper into ``idea_dir/paper``; return writeup.json.
 
     ``feedback`` (a co-pilot's note) and ``review`` (a reviewer's text, for one revision of
-    the previous draft in this folder) reach every writer prompt. Raises the typed errors of
+    the previous draft in this folder) reach every writer prompt. ``related`` (the papers the
+    idea's novelty check found relevant) join the bibliography and Related Work cites each,
+    whatever the citation model picks. Raises the typed errors of
     ``scientist.writeup.errors`` for a missing toolchain or template before any model call;
     a paper that does not compile comes back with ``status="failed"`` and its errors.
     """
@@ -66,6 +71,7 @@ def write_paper(
         "record": record,
         "feedback": feedback,
         "review": review,
+        "related": list(related),
     }
     state = build_writeup_graph().invoke(inputs, config=graph_config(deps), context=deps)
     result: WriteupRecord = state["result"]

@@ -7,6 +7,7 @@ from typing import Annotated, TypedDict
 
 from scientist.experiments.models import ExperimentRecord
 from scientist.ideas.models import Idea
+from scientist.ideas.records import PaperRef
 from scientist.writeup.models import CitationRecord, CompileAttempt, SectionRecord, WriteupRecord
 from scientist.writeup.results import FigureInfo, TableInfo
 
@@ -26,6 +27,7 @@ class WriteupInput(TypedDict, total=False):
     record: ExperimentRecord
     feedback: str | None
     review: str | None
+    related: list[PaperRef]
 
 
 class WriteupState(WriteupInput, total=False):
