@@ -353,9 +353,21 @@ def finish(state: IdeaState, runtime: Runtime[PipelineDeps]) -> dict[str, Any]:
     if outcome.status == "running":
         outcome.status = "done"
     runtime.context.notify(
-        PipelineEvent(idea=outcome.name, stage=outcome.stage, status="done", detail=outcome.status)
+        PipelineEvent(
+            idea=outcome.name, stage=outcome.stage, status="done", detail=finish_detail(outcome)
+        )
     )
     return {"outcome": outcome, "outcomes": {outcome.name: outcome}}
+
+
+def finish_detail(outcome: IdeaOutcome) -> str:
+    """How the idea ended, for the progress line: 'idea done: Overall 4.0, reject'."""
+    text = f"idea {outcome.status}"
+    if outcome.overall is not None:
+        text += f": Overall {outcome.overall:.1f}, {outcome.decision or 'no decision'}"
+    elif outcome.reason:
+        text += f": {outcome.reason}"
+    return text
 
 
 def idea_folder(deps: PipelineDeps, name: str) -> Path:

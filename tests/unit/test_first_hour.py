@@ -326,3 +326,41 @@ def test_the_run_page_says_no_paper_was_written_and_why() -> None:
     )
     page = render("run.html.j2", user="ann", job=job, refresh=None, reviews={}, events=[])
     assert "no paper was written: no idea passed the novelty check" in page.body.decode()
+
+
+def test_the_last_progress_line_of_an_idea_says_how_it_ended() -> None:
+    from scientist.pipeline.models import IdeaOutcome
+    from scientist.pipeline.nodes import finish_detail
+
+    reviewed = IdeaOutcome(name="x", status="done", stage="review", overall=4.0, decision="reject")
+    assert finish_detail(reviewed) == "idea done: Overall 4.0, reject"
+    failed = IdeaOutcome(name="x", status="failed", stage="writeup", reason="latex failed")
+    assert finish_detail(failed) == "idea failed: latex failed"
+
+
+def test_the_usage_table_fits_80_columns_without_cutting_a_role() -> None:
+    from gateway.ledger import sum_entries
+    from gateway.report import summary_table
+    from gateway.types import LedgerEntry
+
+    rows = [
+        LedgerEntry(
+            role=role,
+            model="openai/gpt-4o",
+            prompt_tokens=1_234_567,
+            completion_tokens=98_765,
+            cost_usd=12.3456,
+            latency_s=1234.5,
+            cache_hit=False,
+            cached_prompt_tokens=654_321,
+            uncached_cost_usd=13.0,
+        )
+        for role in ("ideas", "coder", "writer", "citations", "reviewer", "meta_reviewer")
+    ]
+    console = Console(record=True, width=80)
+    console.print(summary_table(sum_entries(rows)))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for word in ("meta_reviewer", "citations", "1,234,567", "654,321", "12.3456", "saved"):
+        assert word in text
+    assert "…" not in text
