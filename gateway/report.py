@@ -7,7 +7,6 @@ from rich.table import Table
 
 from gateway.ledger import Totals
 
-
 # Short headers keep the table inside an 80-column terminal; the caption says what they mean.
 COLUMNS: tuple[str, ...] = ("role", "calls", "hits", "prompt", "cached", "output", "USD", "s")
 LEGEND = (
