@@ -14,7 +14,7 @@ APT_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-latex-extra
 	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 libfontconfig1 \
 	fonts-dejavu-core lmodern chromium
 
-.PHONY: demo test test-all bench lint setup system-deps clean
+.PHONY: demo test test-all bench mutation lint setup system-deps clean
 
 # The main job on the embedded model: index the sample bibliography for offline citations,
 # then ideas -> novelty -> experiments (Aider) -> LaTeX write-up -> review on one template.
@@ -33,6 +33,13 @@ bench: setup
 	@for script in benchmarks/[a-z]*.py; do \
 		echo "== $$script"; $(BIN)/python $$script || exit 1; \
 	done
+
+# Mutation testing of the core modules (docs/MUTATION.md); minutes per module, so not part of
+# `make test`. MODULES="reviewer/decision.py gateway/*" picks modules; SURVIVORS=1 prints the
+# surviving mutants' diffs. Each run works in scratch copies of its own: runs may overlap.
+MODULES ?=
+mutation: $(STAMP)/venv
+	$(BIN)/python tests/mutation/run.py $(if $(SURVIVORS),--survivors) $(MODULES)
 
 lint: setup
 	$(BIN)/ruff check gateway scientist reviewer graphs service tests benchmarks

@@ -243,6 +243,8 @@ def _hidden_runs(page: Any) -> list[_Run]:
 
     def on_text(text: str, cm: list[float], tm: list[float], font: Any, size: float) -> None:
         if not text.strip():
+            if runs and runs[-1].reason:  # a space between hidden words keeps them apart
+                runs[-1].text.append(text)
             return
         reason = _hidden_reason(state, _effective_size(size, cm, tm))
         if reason is None:

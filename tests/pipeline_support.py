@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway import Gateway, Settings
+from gateway.cache import ResponseCache
 from gateway.ledger import Ledger
 from gateway.scripted import ScriptedLLM
 from gateway.types import LLMRequest
@@ -129,19 +130,36 @@ class PipelineModel:
     """Answers any request: a filled schema, or a fixed paragraph for plain text.
 
     Each request's (schema title, hash of the messages) is appended to ``log`` so a test
-    can see which calls were made again after a resume.
+    can see which calls were made again after a resume. With ``pause_on``, the first
+    request for that schema writes ``pause_marker`` and sleeps ``pause_s`` before it is
+    logged (a kill test kills the process there: that request never reached the model).
     """
 
-    def __init__(self, log: Path | None = None, delay_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        log: Path | None = None,
+        delay_s: float = 0.0,
+        *,
+        pause_on: str | None = None,
+        pause_marker: Path | None = None,
+        pause_s: float = 0.0,
+    ) -> None:
         self.filler = SchemaFiller()
         self.log = log
         self.delay_s = delay_s
+        self.pause_on = pause_on
+        self.pause_marker = pause_marker
+        self.pause_s = pause_s
         self._lock = threading.Lock()
 
     def __call__(self, request: LLMRequest) -> str:
         fmt = request.response_format or {}
         schema = fmt.get("schema") or fmt.get("json_schema", {}).get("schema")
         title = str((schema or {}).get("title", "text"))
+        marker = self.pause_marker
+        if title == self.pause_on and marker is not None and not marker.exists():
+            marker.write_text(str(os.getpid()))
+            time.sleep(self.pause_s)
         self._record(title, request)
         if self.delay_s:
             time.sleep(self.delay_s)
@@ -285,7 +303,9 @@ def fake_deps_factory(
 
     def build(settings: Settings, run: RunPaths, request: RunRequest) -> PipelineDeps:
         llm = model if isinstance(model, ScriptedLLM) else ScriptedLLM(model)
-        gateway = Gateway(settings, backend=llm, ledger=Ledger(run.ledger, resume=True))
+        cache = ResponseCache(settings.cache_file()) if settings.llm.cache_enabled else None
+        ledger = Ledger(run.ledger, resume=True)
+        gateway = Gateway(settings, backend=llm, ledger=ledger, cache=cache)
         return PipelineDeps(
             settings=settings,
             gateway=gateway,
@@ -302,12 +322,13 @@ def fake_deps_factory(
     return build
 
 
-def fast_overrides(tmp: Path) -> list[str]:
-    """Small, fast settings for pipeline tests, private folders, no response cache."""
+def fast_overrides(tmp: Path, *, cache: bool = False) -> list[str]:
+    """Small, fast settings for pipeline tests, private folders, the response cache off
+    unless ``cache`` (then in the private data folder, as ``real_deps`` would have it)."""
     return [
         f"data_dir={tmp / 'data'}",
         f"runs_dir={tmp / 'runs'}",
-        "llm.cache_enabled=false",
+        f"llm.cache_enabled={'true' if cache else 'false'}",
         "ideas.num_ideas=1",
         "ideas.num_reflections=1",
         "ideas.novelty_rounds=1",
@@ -332,14 +353,21 @@ def main() -> None:
     parser.add_argument("--run-dir", type=Path)
     parser.add_argument("--pause-marker", type=Path)
     parser.add_argument("--pause-s", type=float, default=0.0)
+    parser.add_argument("--pause-on", help="pause the model at this schema, not the editor")
+    parser.add_argument("--cache", action="store_true", help="turn the response cache on")
     args = parser.parse_args()
-    model = PipelineModel(log=args.tmp / "calls.jsonl")
-    editor = FakeEditor(args.pause_marker, args.pause_s)
+    log = args.tmp / "calls.jsonl"
+    if args.pause_on:
+        marker, pause_s = args.pause_marker, args.pause_s
+        model = PipelineModel(log, pause_on=args.pause_on, pause_marker=marker, pause_s=pause_s)
+        editor = FakeEditor()
+    else:
+        model = PipelineModel(log)
+        editor = FakeEditor(args.pause_marker, args.pause_s)
     factory = fake_deps_factory(model, editor=editor)
     if args.action == "start":
-        request = RunRequest(
-            template=args.template, preset="debug", overrides=fast_overrides(args.tmp)
-        )
+        overrides = fast_overrides(args.tmp, cache=args.cache)
+        request = RunRequest(template=args.template, preset="debug", overrides=overrides)
         run, manifest = run_pipeline(request, deps_factory=factory)
     else:
         run, manifest = resume_pipeline(str(args.run_dir), deps_factory=factory)

@@ -24,6 +24,7 @@ from scientist.literature.models import Paper, SearchResult, SourceName, SourceO
 
 log = logging.getLogger("scientist.literature")
 Clock = Callable[[], float]
+Sleep = Callable[[float], None]
 
 
 class Source(Protocol):
@@ -57,6 +58,7 @@ class GuardedSource:
     skip_after_failures: int = 2
     skip_for_s: float = 300.0
     clock: Clock = time.monotonic
+    sleep: Sleep = time.sleep  # the waits between retries (a seam for tests)
     failures: int = 0
     skip_until: float = 0.0
 
@@ -104,7 +106,9 @@ class GuardedSource:
 
         try:
             papers = run_with_deadline(
-                lambda: retry_call(attempt, self.retry, deadline=deadline, clock=self.clock),
+                lambda: retry_call(
+                    attempt, self.retry, deadline=deadline, clock=self.clock, sleep=self.sleep
+                ),
                 self.timeout_s,
                 source=self.name,
             )

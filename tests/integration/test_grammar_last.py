@@ -13,9 +13,15 @@ from gateway.local import prepare_model_file
 from gateway.settings import Settings
 from gateway.structured import MAX_GRAMMAR_LENGTH, grammar_safe
 
-llama_cpp = pytest.importorskip("llama_cpp")
-_sampling = pytest.importorskip("gateway._sampling")
-LlamaGrammar = pytest.importorskip("llama_cpp.llama_grammar").LlamaGrammar
+# llama-cpp-python is third-party and optional (the `local` extra, which `make test`
+# installs); only its absence skips. Our own module is imported plainly: if it fails to
+# import, that is a failure of ours and must show as one.
+llama_cpp = pytest.importorskip(
+    "llama_cpp", reason="needs the `local` extra (llama-cpp-python): pip install -e '.[local]'"
+)
+from llama_cpp.llama_grammar import LlamaGrammar  # noqa: E402
+
+from gateway import _sampling  # noqa: E402
 
 pytestmark = pytest.mark.integration
 

@@ -54,21 +54,26 @@ def test_ideas_on_a_shipped_template(
     elapsed = time.perf_counter() - start
     stored = load_ideas(save_ideas(result, tmp_path / "ideas.json"))
     print(f"\n{name}: scientist ideas (1 idea, 1 reflection, 1 novelty round) {elapsed:.1f} s")
-    # The 135M model may still fail the schema after its re-ask: recorded, never dropped.
-    # A copied seed idea is a duplicate; an idea may also fail its schema after the re-ask.
     produced = stored.every_idea()
     assert len(produced) + len(stored.failures) == 1, stored.failures
     assert stored.usage["calls"] >= 1 and stored.model == "local"
-    for record in produced:
-        assert 0 <= record.reflections_used <= 1
-        assert (record.status == "duplicate") == (record.novelty is None)
-    for record in stored.ideas:
-        verdict = record.novelty
-        assert verdict is not None and verdict.status in {"novel", "not_novel", "undecided"}
-        assert verdict.queries and verdict.queries[0].asked_by == "title"
-        shown = {p.paper_id for q in verdict.queries for p in q.papers}
-        assert {p.paper_id for p in verdict.closest} <= shown
-        assert verdict.status == "undecided" or verdict.sources_answered == ["offline"]
+    if stored.failures:
+        # The 135M model may still fail the schema after its re-ask: recorded, never dropped.
+        (failure,) = stored.failures
+        assert failure.stage == "generate" and failure.error and produced == []
+        return
+    (record,) = produced
+    assert 0 <= record.reflections_used <= 1
+    if record.status == "duplicate":  # a copied seed idea: dropped, never novelty-checked
+        assert record.novelty is None and record.duplicate_of and stored.ideas == []
+        return
+    assert stored.ideas == [record] and stored.duplicates == []
+    verdict = record.novelty
+    assert verdict is not None and verdict.status in {"novel", "not_novel", "undecided"}
+    assert verdict.queries and verdict.queries[0].asked_by == "title"
+    shown = {p.paper_id for q in verdict.queries for p in q.papers}
+    assert {p.paper_id for p in verdict.closest} <= shown
+    assert verdict.status == "undecided" or verdict.sources_answered == ["offline"]
 
 
 def test_novelty_check_of_a_seed_idea(

@@ -88,7 +88,9 @@ def test_default_preset_on_provider_fakes_reaches_a_review(
     record = ExperimentRecord.model_validate_json(Path(idea.folder, "experiments.json").read_text())
     assert record.rounds and {r.status for r in record.rounds} == {"no_change"}
     assert all((r.tokens_sent or 0) > 0 for r in record.rounds)
-    for log in Path(idea.folder, "logs").glob("*.aider.txt"):
+    logs = sorted(Path(idea.folder, "logs").glob("*.aider.txt"))
+    assert logs, "no Aider log"
+    for log in logs:
         assert "AuthenticationError" not in log.read_text()
         assert "githubusercontent" not in log.read_text()
 

@@ -66,7 +66,9 @@ def test_serve_starts_api_and_workers_and_a_signal_stops_them_all(
         else:
             serve.terminate()  # SIGTERM to the server alone: it stops its workers
         assert serve.wait(timeout=30) == 0
-        time.sleep(0.5)
+        gone = time.monotonic() + 30  # polled: the workers' last exit steps may lag under load
+        while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < gone:
+            time.sleep(0.05)
         assert all(not Path(f"/proc/{pid}").exists() for pid in workers)
     finally:
         if serve.poll() is None:

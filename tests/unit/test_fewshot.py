@@ -52,7 +52,9 @@ def test_committed_files_are_whole_papers_and_long_reviews(examples: list[Fewsho
 
 
 def test_committed_files_validate_strictly() -> None:
-    for path in sorted(FEWSHOT_DIR.glob("*.json")):
+    paths = sorted(FEWSHOT_DIR.glob("*.json"))
+    assert len(paths) == len(NAMES)
+    for path in paths:
         record = json.loads(path.read_text(encoding="utf-8"))
         assert set(record) == set(FewshotExample.model_fields), path.name
         assert "Decision" not in record["review"]

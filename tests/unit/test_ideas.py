@@ -175,6 +175,7 @@ def test_feedback_reaches_the_idea_prompts(make_settings: SettingsFactory, tmp_p
     )
     result = run_ideas(_template(tmp_path), deps, feedback="Focus on optimiser choice.")
     assert result.feedback == "Focus on optimiser choice."
+    assert len(script.requests) == 2  # the idea and its reflection
     for request in script.requests:
         assert "Focus on optimiser choice." in request.messages[1].content
 

@@ -2,6 +2,10 @@
 
 Every failure mode (429 storm, 500, a hang, malformed JSON, a dead host) must end in the
 next source's answer or a clear outcome, within the configured time.
+
+No assertion depends on how fast this machine is: deadlines are far from binding except in
+the tests about them, retry waits go to a fake clock, and the time bounds left are generous
+(a loaded machine makes one Semantic Scholar request take over a second).
 """
 
 from __future__ import annotations
@@ -18,14 +22,16 @@ import pytest
 from gateway.settings import Settings
 from scientist.literature.bibtex import KeyRegistry, base_key, make_bibtex, rekey_bibtex
 from scientist.literature.cascade import LiteratureCascade
+from scientist.literature.errors import RateLimitedError
 from scientist.literature.factory import build_literature, index_path
-from scientist.literature.guard import RateLimiter
+from scientist.literature.guard import RateLimiter, RetryPolicy, retry_call
 from scientist.literature.offline import build_index
 from tests.fakes_literature import GROKKING_S2, Act, FakeLiterature, fake_literature_server
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "iclr_small.jsonl"
 SettingsFactory = Callable[..., Settings]
-TIMEOUT_S = 1.0
+TIMEOUT_S = 30.0  # never reached unless a test means it to be
+HANG_TIMEOUT_S = 2.0  # the deadline a hanging source (30 s) must be cut at
 
 
 @pytest.fixture
@@ -42,8 +48,27 @@ def _dead_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
+class FakeTime:
+    """A clock that only moves when ``sleep`` is called; every wait is recorded."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
 def _cascade(
-    make_settings: SettingsFactory, url: str, sources: list[str], **lit: Any
+    make_settings: SettingsFactory,
+    url: str,
+    sources: list[str],
+    time_: FakeTime | None = None,
+    **lit: Any,
 ) -> tuple[LiteratureCascade, Settings]:
     settings = make_settings(
         literature={
@@ -54,13 +79,18 @@ def _cascade(
             "s2_min_interval_s": 0,
             "openalex_min_interval_s": 0,
             "timeout_s": TIMEOUT_S,
-            "connect_timeout_s": 0.5,
+            "connect_timeout_s": 10.0,
             "backoff_s": 0.05,
             "max_retries": 2,
             **lit,
         }
     )
-    return build_literature(settings, http_client=httpx.Client()), settings
+    if time_ is None:
+        return build_literature(settings, http_client=httpx.Client()), settings
+    cascade = build_literature(settings, http_client=httpx.Client(), clock=time_)
+    for source in cascade.sources:
+        source.sleep = time_.sleep
+    return cascade, settings
 
 
 BOTH = ["semantic_scholar", "openalex"]
@@ -106,26 +136,59 @@ def _timed(cascade: LiteratureCascade) -> tuple[Any, float]:
     return result, time.monotonic() - start
 
 
-def test_429_storm_falls_through_to_openalex_within_bound(
+def test_429_storm_falls_through_to_openalex_after_bounded_retries(
     make_settings: SettingsFactory, fake: FakeLiterature
 ) -> None:
     fake.s2.default = Act("status", 429)
-    cascade, _ = _cascade(make_settings, fake.url, BOTH)
-    result, elapsed = _timed(cascade)
+    time_ = FakeTime()
+    cascade, _ = _cascade(make_settings, fake.url, BOTH, time_)
+    result = cascade.search("grokking", 5)
     assert result.answered_by == ["openalex"]
     assert result.papers[0].paper_id == "openalex:W4226399794"
     failed = result.outcomes[0]
     assert failed.source == "semantic_scholar" and not failed.ok and "429" in (failed.error or "")
     assert len(fake.s2.requests) == 3  # one try and max_retries=2 retries, then give up
-    assert elapsed < TIMEOUT_S + 1.0
+    assert time_.waits == [0.05, 0.1]  # backoff_s, doubled; no wait after the last try
 
 
 def test_500_is_retried_then_skipped(make_settings: SettingsFactory, fake: FakeLiterature) -> None:
     fake.s2.default = Act("status", 500)
-    cascade, _ = _cascade(make_settings, fake.url, BOTH)
-    result, elapsed = _timed(cascade)
+    time_ = FakeTime()
+    cascade, _ = _cascade(make_settings, fake.url, BOTH, time_)
+    result = cascade.search("grokking", 5)
     assert result.answered_by == ["openalex"] and "500" in (result.outcomes[0].error or "")
-    assert len(fake.s2.requests) == 3 and elapsed < TIMEOUT_S + 1.0
+    assert len(fake.s2.requests) == 3 and time_.waits == [0.05, 0.1]
+
+
+def test_no_retry_is_made_whose_wait_would_end_past_the_deadline(
+    make_settings: SettingsFactory, fake: FakeLiterature
+) -> None:
+    fake.s2.default = Act("status", 429)
+    time_ = FakeTime()
+    cascade, _ = _cascade(make_settings, fake.url, BOTH, time_, backoff_s=20.0, max_retries=5)
+    result = cascade.search("grokking", 5)
+    assert result.answered_by == ["openalex"] and "429" in (result.outcomes[0].error or "")
+    # Fake time: 20 s, then the doubling capped at 8 s, ends at 28 s; the next 8 s wait would
+    # end past the 30 s deadline, so 3 of the 6 tries allowed are made.
+    assert len(fake.s2.requests) == 3 and time_.waits == [20.0, 8.0]
+
+
+def test_retry_call_gives_up_when_the_next_wait_reaches_the_deadline() -> None:
+    time_ = FakeTime()
+    tries: list[float] = []
+
+    def storm() -> None:
+        tries.append(time_.now)
+        raise RateLimitedError("HTTP 429", source="fake", status=429)
+
+    policy = RetryPolicy(max_retries=5, backoff_s=1.0, backoff_max_s=8.0)
+    with pytest.raises(RateLimitedError):
+        retry_call(storm, policy, deadline=1003.0, clock=time_, sleep=time_.sleep)
+    assert tries == [1000.0, 1001.0] and time_.waits == [1.0]  # 1001 + 2 reaches 1003
+    tries.clear()
+    with pytest.raises(RateLimitedError):
+        retry_call(storm, policy, deadline=1e9, clock=time_, sleep=time_.sleep)
+    assert len(tries) == 6 and time_.waits[1:] == [1.0, 2.0, 4.0, 8.0, 8.0]  # capped doubling
 
 
 def test_a_500_then_success_is_recovered_by_a_retry(
@@ -140,14 +203,16 @@ def test_a_500_then_success_is_recovered_by_a_retry(
 def test_hang_past_the_timeout_moves_on_in_time(
     make_settings: SettingsFactory, fake: FakeLiterature
 ) -> None:
-    fake.s2.default = Act("hang")
-    cascade, _ = _cascade(make_settings, fake.url, BOTH)
+    fake.s2.default = Act("hang")  # for 30 s
+    cascade, _ = _cascade(make_settings, fake.url, BOTH, timeout_s=HANG_TIMEOUT_S)
     result, elapsed = _timed(cascade)
     assert result.answered_by == ["openalex"]
     assert "did not answer" in (result.outcomes[0].error or "") or "timed out" in (
         result.outcomes[0].error or ""
     )
-    assert TIMEOUT_S * 0.9 <= elapsed < TIMEOUT_S + 1.0
+    # Cut at the deadline: never before it; the upper bound is 10x the deadline (a loaded
+    # machine is slow) and still well short of the 30 s hang.
+    assert HANG_TIMEOUT_S * 0.9 <= elapsed < 10 * HANG_TIMEOUT_S
 
 
 def test_malformed_json_is_not_retried(
@@ -155,11 +220,13 @@ def test_malformed_json_is_not_retried(
 ) -> None:
     fake.s2.default = Act("malformed")
     fake.openalex.default = Act("malformed")
-    cascade, _ = _cascade(make_settings, fake.url, BOTH)
-    result, elapsed = _timed(cascade)
+    time_ = FakeTime()
+    cascade, _ = _cascade(make_settings, fake.url, BOTH, time_)
+    result = cascade.search("grokking", 5)
     assert result.papers == [] and [o.ok for o in result.outcomes] == [False, False]
     assert all("not valid JSON" in (o.error or "") for o in result.outcomes)
-    assert len(fake.s2.requests) == 1 and elapsed < 1.0
+    assert len(fake.s2.requests) == 1 and len(fake.openalex.requests) == 1
+    assert time_.waits == []
 
 
 def test_wrong_shape_is_a_clear_error(make_settings: SettingsFactory, fake: FakeLiterature) -> None:
@@ -174,27 +241,38 @@ def test_wrong_shape_is_a_clear_error(make_settings: SettingsFactory, fake: Fake
 def test_dead_hosts_fail_fast_and_the_offline_index_answers(
     make_settings: SettingsFactory,
 ) -> None:
-    cascade, settings = _cascade(make_settings, _dead_url(), [*BOTH, "offline"])
+    cascade, settings = _cascade(
+        make_settings, _dead_url(), [*BOTH, "offline"], timeout_s=60.0, connect_timeout_s=60.0
+    )
     build_index([FIXTURE], index_path(settings))
+    waits: list[float] = []
+    for source in cascade.sources:
+        source.sleep = waits.append
     start = time.monotonic()
     result = cascade.search("graph neural networks", 3)
     elapsed = time.monotonic() - start
     assert result.answered_by == ["offline"] and result.papers[0].title.endswith("NETWORKS")
     assert [o.source for o in result.outcomes] == [*BOTH, "offline"]
     assert "cannot reach" in (result.outcomes[0].error or "")
-    assert elapsed < 1.0
+    assert "cannot reach" in (result.outcomes[1].error or "")
+    assert waits == []  # a refused connection is not retried
+    # Refused at once, not waited out: far below the 60 s timeouts (and ~100x the time
+    # it takes on an idle machine).
+    assert elapsed < 20.0
 
 
 def test_everything_down_gives_an_empty_result_not_an_error(
     make_settings: SettingsFactory, fake: FakeLiterature
 ) -> None:
-    fake.s2.default = Act("hang")
+    fake.s2.default = Act("hang")  # for 30 s
     fake.openalex.default = Act("status", 503)
-    cascade, _ = _cascade(make_settings, fake.url, [*BOTH, "offline"])  # no index built
+    cascade, _ = _cascade(  # no index built
+        make_settings, fake.url, [*BOTH, "offline"], timeout_s=HANG_TIMEOUT_S
+    )
     result, elapsed = _timed(cascade)
     assert result.papers == [] and not any(o.ok for o in result.outcomes)
     assert "scientist literature index" in (result.outcomes[2].error or "")
-    assert elapsed < 2 * TIMEOUT_S + 1.0
+    assert elapsed < 10 * HANG_TIMEOUT_S  # generous, and still short of the 30 s hang
 
 
 def test_a_repeated_query_is_served_from_the_cache(

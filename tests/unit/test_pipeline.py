@@ -10,9 +10,11 @@ import signal
 import subprocess
 import sys
 import time
+import typing
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from gateway.ledger import read_entries, sum_entries
 from gateway.scripted import ScriptedLLM
@@ -190,56 +192,109 @@ def test_copilot_edit_replaces_the_artifact(tmp_path: Path) -> None:
     assert record["notes"] == "Notes from a human."
 
 
-def test_sigkill_during_experiments_then_resume(tmp_path: Path) -> None:
+def _start_and_kill(tmp_path: Path, *args: str) -> tuple[Path, list[dict[str, str]]]:
+    """Start the fake pipeline in a child process, SIGKILL it at its pause; the run folder
+    and the model calls made before the kill."""
     marker = tmp_path / "paused"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    start = [
-        sys.executable,
-        "-m",
-        "tests.pipeline_support",
-        "start",
-        "--tmp",
-        str(tmp_path),
-        "--template",
-        TOY,
-        "--pause-marker",
-        str(marker),
-        "--pause-s",
-        "120",
-    ]
+    start = [sys.executable, "-m", "tests.pipeline_support", "start", "--tmp", str(tmp_path)]
+    start += ["--template", TOY, "--pause-marker", str(marker), "--pause-s", "120", *args]
     proc = subprocess.Popen(
-        start, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        start, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 600  # a guard against a hang, not a performance bound
     while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
     assert marker.exists(), proc.communicate()[0].decode()[-2000:]
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    before = _calls(tmp_path)
-    assert before and all(c["schema"] != "ReviewForm" for c in before)  # killed mid-way
     [run_dir] = (tmp_path / "runs").iterdir()
-    resume = [
-        sys.executable,
-        "-m",
-        "tests.pipeline_support",
-        "resume",
-        "--tmp",
-        str(tmp_path),
-        "--run-dir",
-        str(run_dir),
-    ]
-    done = subprocess.run(resume, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return run_dir, _calls(tmp_path)
+
+
+def _resume(tmp_path: Path, run_dir: Path) -> list[dict[str, str]]:
+    """Resume the run in a child process to the end; every model call made, before and after."""
+    resume = [sys.executable, "-m", "tests.pipeline_support", "resume", "--tmp", str(tmp_path)]
+    resume += ["--run-dir", str(run_dir)]
+    done = subprocess.run(resume, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.strip().splitlines()[-1])["status"] == "done"
-    calls = _calls(tmp_path)
-    repeated = [
-        k for k, n in collections.Counter((c["schema"], c["hash"]) for c in calls).items() if n > 1
-    ]
-    assert repeated == []  # no completed call was made again
-    assert calls[: len(before)] == before and len(calls) > len(before)
     manifest = RunManifest.model_validate_json((run_dir / "run.json").read_text())
     assert [o.status for o in manifest.ideas] == ["done"]
+    return _calls(tmp_path)
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def _repeated(calls: list[dict[str, str]]) -> list[tuple[str, str]]:
+    counts = collections.Counter((c["schema"], c["hash"]) for c in calls)
+    return [key for key, n in counts.items() if n > 1]
+
+
+def test_sigkill_during_experiments_then_resume(tmp_path: Path) -> None:
+    """Cache off: the stages finished before the kill are not run again (checkpoints)."""
+    run_dir, before = _start_and_kill(tmp_path)
+    assert before and all(c["schema"] != "ReviewForm" for c in before)  # killed mid-way
+    calls = _resume(tmp_path, run_dir)
+    assert _repeated(calls) == []  # no completed call was made again
+    assert calls[: len(before)] == before and len(calls) > len(before)
+
+
+@pytest.mark.parametrize(
+    ("kill_at", "replayed"),
+    [
+        # In the write-up's citation round, after its queries call: the round runs again.
+        ("CitationSelection", [("citations", "CitationQueries")]),
+        # In the review, after the reviewer's form: the review graph resumes past it.
+        ("MetaReviewReply", []),
+    ],
+)
+def test_sigkill_then_resume_with_the_cache_pays_for_no_call_twice(
+    tmp_path: Path, kill_at: str, replayed: list[tuple[str, str]]
+) -> None:
+    """Cache on, killed inside the write-up or the review graph: the resume restores their
+    checkpointed states, and a call the killed step had already made is answered by the
+    cache, not paid again."""
+    run_dir, before = _start_and_kill(tmp_path, "--cache", "--pause-on", kill_at)
+    assert before and all(c["schema"] != kill_at for c in before)
+    calls = _resume(tmp_path, run_dir)
+    assert _repeated(calls) == []  # no call reached the (paid) model twice
+    assert calls[: len(before)] == before and len(calls) > len(before)
+    rows = read_entries(run_dir / "ledger.jsonl")
+    paid = [r for r in rows if not r.cache_hit]
+    assert len(paid) == len(calls)  # the ledger's paid rows are exactly the model's calls
+    hits = [(r.role, r.schema_name) for r in rows if r.cache_hit]
+    assert set(replayed) <= set(hits), hits  # the killed step ran again; the cache answered
+    # Only calls made before the kill come from the cache (which others do depends on where
+    # the parallel write-up branches were when the kill came).
+    answered = collections.Counter(schema or "text" for _, schema in hits)
+    assert answered <= collections.Counter(c["schema"] for c in before), hits
+
+
+def test_every_model_in_the_stage_graphs_states_may_be_checkpointed() -> None:
+    """A state field of a type missing from CHECKPOINT_TYPES comes back from a checkpoint
+    as a plain dict, and the resumed stage crashes on it."""
+    from graphs.review import ReviewState
+    from scientist.pipeline.run import CHECKPOINT_TYPES
+    from scientist.pipeline.state import IdeaState, PaperState
+    from scientist.writeup.state import WriteupState
+
+    states = (PaperState, IdeaState, WriteupState, ReviewState)
+    found = {model for state in states for model in _models_in(state)}
+    assert found and found <= set(CHECKPOINT_TYPES), found - set(CHECKPOINT_TYPES)
+
+
+def _models_in(state: type) -> set[type]:
+    """The pydantic models a TypedDict's fields may hold, however nested."""
+    models: set[type] = set()
+    todo = list(typing.get_type_hints(state).values())
+    while todo:
+        hint = todo.pop()
+        if isinstance(hint, type) and issubclass(hint, BaseModel):
+            models.add(hint)
+        todo.extend(typing.get_args(hint))
+    return models
 
 
 def _calls(tmp: Path) -> list[dict[str, str]]:

@@ -39,6 +39,7 @@ def test_reflection_stops_early_when_done(make_settings: SettingsFactory) -> Non
     report = review(
         {"paper_text": PAPER, "paper_id": "p1"}, _deps(make_settings, script, num_reflections=3)
     )
+    assert len(report.reviewers) == 3
     for reviewer in report.reviewers:
         assert len(reviewer.rounds) == 2 and reviewer.stopped_early
         assert reviewer.thoughts == ["round 1"]
@@ -95,6 +96,7 @@ def test_meta_review_sees_every_review(make_settings: SettingsFactory) -> None:
     script = ScriptedLLM(tagged)
     report = review({"paper_text": PAPER}, _deps(make_settings, script, num_reflections=1))
     meta_prompt = script.requests[-1].messages[-1].content
+    assert len(report.reviewers) == 3
     for reviewer in report.reviewers:
         assert reviewer.final.Summary in meta_prompt
     assert report.meta_review.summary == "Consensus."

@@ -49,7 +49,7 @@ def group_of(folder: Path) -> int:
 def assert_no_survivors(folder: Path) -> None:
     """No live process is left in the run's process group (zombies are already dead)."""
     pgid = group_of(folder)
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + 30  # generous: a loaded machine is slow to reap
     while group_members(pgid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert group_members(pgid) == []
@@ -90,7 +90,7 @@ def test_timeout_kills_the_whole_group(tmp_path: Path) -> None:
     assert outcome.status == "timeout"
     assert "1.5 s limit" in (outcome.reason or "")
     assert outcome.exit_code is None
-    assert time.monotonic() - start < 10
+    assert time.monotonic() - start < 30  # 20x the limit, and half the 60 s the run asks for
     assert_no_survivors(work)
 
 
@@ -120,7 +120,9 @@ def test_forked_children_do_not_survive_a_normal_exit(tmp_path: Path) -> None:
     outcome = runner().run_experiment(work, "run_1")
     assert outcome.status == "ok", outcome
     assert_no_survivors(work)
-    for pid in map(int, (work / "children.txt").read_text().split()):
+    pids = [int(pid) for pid in (work / "children.txt").read_text().split()]
+    assert len(pids) == 3
+    for pid in pids:
         assert not _alive(pid)
 
 

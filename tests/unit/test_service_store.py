@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -166,9 +167,10 @@ def test_owner_sees_only_own_jobs_and_the_unfinished_limit_holds(store: JobStore
 
 def test_pid_alive_sees_zombies_as_gone() -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
-    import time
-
-    time.sleep(0.5)  # exited but not reaped: a zombie
+    # Block until it has exited, without reaping it (WNOWAIT): it is a zombie now, however
+    # slow the machine (a fixed sleep here failed under load).
+    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
+    assert Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
     assert not pid_alive(child.pid)
     child.wait()
     assert not pid_alive(child.pid)
