@@ -85,6 +85,9 @@ class JobSummary(BaseModel):
     created_at: float
     finished_at: float | None = None
     error: str | None = None
+    note: str | None = Field(
+        None, description="What a finished job did not do, e.g. a run that wrote no paper."
+    )
 
 
 class JobList(BaseModel):

@@ -47,7 +47,16 @@ def summary(job: JobRecord) -> JobSummary:
         created_at=job.created_at,
         finished_at=job.finished_at,
         error=job.error,
+        note=_outcome_note(job),
     )
+
+
+def _outcome_note(job: JobRecord) -> str | None:
+    """A done run that wrote no paper says so in the list, not only on its page."""
+    run = (job.result or {}).get("summary") or {}
+    if job.kind != "run" or run.get("status") != "no_ideas":
+        return None
+    return f"no paper written: {run.get('reason') or 'no idea went past the ideas stage'}"
 
 
 def _common(job: JobRecord, paths: ServicePaths) -> dict[str, Any]:

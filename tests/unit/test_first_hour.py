@@ -364,3 +364,16 @@ def test_the_usage_table_fits_80_columns_without_cutting_a_role() -> None:
     for word in ("meta_reviewer", "citations", "1,234,567", "654,321", "12.3456", "saved"):
         assert word in text
     assert "…" not in text
+
+
+def test_the_job_list_says_when_a_done_run_wrote_no_paper() -> None:
+    from service.store import JobRecord
+    from service.views import summary
+
+    reason = "no idea passed the novelty check (not_novel: closest paper 'Grokking' (2022))"
+    base = {"id": "j1", "kind": "run", "owner": "alice", "status": "done", "params": {}}
+    times = {"created_at": 1.0, "updated_at": 2.0}
+    empty = JobRecord(**base, **times, result={"summary": {"status": "no_ideas", "reason": reason}})
+    assert summary(empty).note == f"no paper written: {reason}"
+    wrote = JobRecord(**base, **times, result={"summary": {"status": "done"}})
+    assert summary(wrote).note is None
