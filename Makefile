@@ -36,10 +36,11 @@ bench: setup
 
 # Mutation testing of the core modules (docs/MUTATION.md); minutes per module, so not part of
 # `make test`. MODULES="reviewer/decision.py gateway/*" picks modules; SURVIVORS=1 prints the
-# surviving mutants' diffs. Each run works in scratch copies of its own: runs may overlap.
+# surviving mutants' diffs (set -f: the driver expands the globs). Each run works in scratch
+# copies of its own, so runs may overlap.
 MODULES ?=
 mutation: $(STAMP)/venv
-	$(BIN)/python tests/mutation/run.py $(if $(SURVIVORS),--survivors) $(MODULES)
+	set -f; $(BIN)/python tests/mutation/run.py $(if $(SURVIVORS),--survivors) $(MODULES)
 
 lint: setup
 	$(BIN)/ruff check gateway scientist reviewer graphs service tests benchmarks

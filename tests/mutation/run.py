@@ -445,8 +445,17 @@ def run_on_disk(target: Target, tree: Path, tests: list[str], log: Path, jobs: i
     if runner.run(planted, log) == 0:
         return Outcome(target.path, {}, error="a planted bug passed: the tests miss the copy")
     mutants = disk_mutants(tree, target)
+    done = iter(range(1, len(mutants) + 1))
+
+    def run_one(source: str) -> int:
+        code = runner.run(source)
+        count = next(done)  # a range iterator hands each number out once, across threads
+        if count % 10 == 0 or count == len(mutants):
+            print(f"· {target.path}: {count}/{len(mutants)} mutants", file=sys.stderr, flush=True)
+        return code
+
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        codes = list(pool.map(runner.run, [source for _, source in mutants]))
+        codes = list(pool.map(run_one, [source for _, source in mutants]))
     outcome = Outcome(target.path, {})
     for (name, source), code in zip(mutants, codes, strict=True):
         outcome.statuses[name] = "survived" if code == 0 else "timeout" if code < 0 else "killed"

@@ -257,6 +257,8 @@ def test_roc_points_sort_the_scores_first() -> None:
     fpr, tpr = m.roc_points([1, 0, 1, 0], [1, 4, 2, 3])
     assert fpr.tolist() == [0.0, 0.5, 1.0, 1.0, 1.0]
     assert tpr.tolist() == [0.0, 0.0, 0.0, 0.5, 1.0]
+    fpr, tpr = m.roc_points([0, 1], [1, 2])  # two papers: a step for each
+    assert fpr.tolist() == [0.0, 0.0, 1.0] and tpr.tolist() == [0.0, 1.0, 1.0]
 
 
 def test_rates_and_f1_where_counts_could_cancel_out() -> None:
