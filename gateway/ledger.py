@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -61,6 +62,17 @@ def sum_entries(entries: Iterable[LedgerEntry]) -> Totals:
     return totals
 
 
+class BudgetNames(NamedTuple):
+    """The settings that hold a ledger's limits, named in the error that stops a call."""
+
+    max_total_tokens: str
+    max_cost_usd: str
+
+
+RUN_BUDGET = BudgetNames("budget.max_total_tokens", "budget.max_cost_usd")
+IDEA_BUDGET = BudgetNames("pipeline.idea_max_total_tokens", "pipeline.idea_max_cost_usd")
+
+
 class Ledger:
     """Thread-safe list of calls, mirrored line by line to ``ledger.jsonl`` when given a path."""
 
@@ -92,8 +104,18 @@ class Ledger:
         """Sums over all entries."""
         return sum_entries(self.entries)
 
-    def check_budget(self, budget: BudgetSettings, *, tokens: int, cost_usd: float) -> None:
-        """Raise before a call whose worst case (``tokens``, ``cost_usd``) breaks the budget."""
+    def check_budget(
+        self,
+        budget: BudgetSettings,
+        *,
+        tokens: int,
+        cost_usd: float,
+        names: BudgetNames = RUN_BUDGET,
+    ) -> None:
+        """Raise before a call whose worst case (``tokens``, ``cost_usd``) breaks the budget.
+
+        ``names`` are the settings that hold the limits, for the error's advice.
+        """
         spent = self.totals()
         if (
             budget.max_total_tokens is not None
@@ -102,14 +124,19 @@ class Ledger:
             raise BudgetExceededError(
                 f"Token budget reached: {spent.total_tokens} tokens spent, the next call may use "
                 f"up to {tokens}, the budget is {budget.max_total_tokens}. Raise "
-                "budget.max_total_tokens (AUTOSCHOLAR_BUDGET__MAX_TOTAL_TOKENS) to go on."
+                f"{_advice(names.max_total_tokens)} to go on."
             )
         if budget.max_cost_usd is not None and spent.cost_usd + cost_usd > budget.max_cost_usd:
             raise BudgetExceededError(
                 f"Cost budget reached: ${spent.cost_usd:.4f} spent, the next call may cost up to "
                 f"${cost_usd:.4f}, the budget is ${budget.max_cost_usd:.2f}. Raise "
-                "budget.max_cost_usd (AUTOSCHOLAR_BUDGET__MAX_COST_USD) to go on."
+                f"{_advice(names.max_cost_usd)} to go on."
             )
+
+
+def _advice(setting: str) -> str:
+    """``budget.max_cost_usd (AUTOSCHOLAR_BUDGET__MAX_COST_USD)``: a setting and its variable."""
+    return f"{setting} (AUTOSCHOLAR_{setting.upper().replace('.', '__')})"
 
 
 def _end_with_newline(path: Path) -> None:
@@ -149,17 +176,26 @@ class ScopedLedger(Ledger):
         budget: BudgetSettings,
         *,
         resume: bool = False,
+        names: BudgetNames = IDEA_BUDGET,
     ) -> None:
         super().__init__(path, resume=resume)
         self.parent = parent
         self.budget = budget
+        self.names = names
 
     def record(self, entry: LedgerEntry) -> None:
         """Record here and in the parent ledger."""
         super().record(entry)
         self.parent.record(entry)
 
-    def check_budget(self, budget: BudgetSettings, *, tokens: int, cost_usd: float) -> None:
+    def check_budget(
+        self,
+        budget: BudgetSettings,
+        *,
+        tokens: int,
+        cost_usd: float,
+        names: BudgetNames = RUN_BUDGET,
+    ) -> None:
         """Check this scope's budget, then the run's (``budget``)."""
-        super().check_budget(self.budget, tokens=tokens, cost_usd=cost_usd)
-        self.parent.check_budget(budget, tokens=tokens, cost_usd=cost_usd)
+        super().check_budget(self.budget, tokens=tokens, cost_usd=cost_usd, names=self.names)
+        self.parent.check_budget(budget, tokens=tokens, cost_usd=cost_usd, names=names)

@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from gateway import Gateway, Ledger, LedgerEntry
+from gateway.ledger import RUN_BUDGET, BudgetNames
 from gateway.profiles import OutputProfile
 from gateway.prompts import render
 from gateway.settings import BudgetSettings
@@ -48,8 +49,15 @@ class _TeeLedger(Ledger):
         super().record(entry)
         self._parent.record(entry)
 
-    def check_budget(self, budget: BudgetSettings, *, tokens: int, cost_usd: float) -> None:
-        self._parent.check_budget(budget, tokens=tokens, cost_usd=cost_usd)
+    def check_budget(
+        self,
+        budget: BudgetSettings,
+        *,
+        tokens: int,
+        cost_usd: float,
+        names: BudgetNames = RUN_BUDGET,
+    ) -> None:
+        self._parent.check_budget(budget, tokens=tokens, cost_usd=cost_usd, names=names)
 
 
 def writer_profile(deps: WriteupDeps) -> OutputProfile:

@@ -64,3 +64,37 @@ def test_resume_of_a_clean_file_adds_no_blank_line(tmp_path: Path) -> None:
     before = path.read_bytes()
     Ledger(path, resume=True)
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("idea_budget", "run_budget", "advice"),
+    [
+        (
+            BudgetSettings(max_total_tokens=10),
+            BudgetSettings(),
+            "Raise pipeline.idea_max_total_tokens (AUTOSCHOLAR_PIPELINE__IDEA_MAX_TOTAL_TOKENS)",
+        ),
+        (
+            BudgetSettings(max_cost_usd=0.01),
+            BudgetSettings(),
+            "Raise pipeline.idea_max_cost_usd (AUTOSCHOLAR_PIPELINE__IDEA_MAX_COST_USD)",
+        ),
+        (
+            BudgetSettings(),
+            BudgetSettings(max_total_tokens=10),
+            "Raise budget.max_total_tokens (AUTOSCHOLAR_BUDGET__MAX_TOTAL_TOKENS)",
+        ),
+        (
+            BudgetSettings(),
+            BudgetSettings(max_cost_usd=0.01),
+            "Raise budget.max_cost_usd (AUTOSCHOLAR_BUDGET__MAX_COST_USD)",
+        ),
+    ],
+)
+def test_the_error_names_the_setting_whose_cap_was_reached(
+    idea_budget: BudgetSettings, run_budget: BudgetSettings, advice: str
+) -> None:
+    idea = ScopedLedger(None, Ledger(None), idea_budget)
+    with pytest.raises(BudgetExceededError) as caught:
+        idea.check_budget(run_budget, tokens=11, cost_usd=0.02)
+    assert f"{advice} to go on." in str(caught.value)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
+from gateway.errors import BudgetExceededError
 from gateway.ledger import read_entries, sum_entries
 from gateway.scripted import ScriptedLLM
 from scientist.pipeline.batch import BatchResult, BatchTask, InlineExecutor, run_batch
@@ -30,6 +31,7 @@ from tests.pipeline_support import (
     fake_deps_factory,
     fast_overrides,
 )
+from tests.priced_llm import PRICED_MODEL, PricedLLM
 
 TOY = str(ROOT / "tests" / "fixtures" / "template_toy")
 
@@ -332,3 +334,35 @@ def test_run_in_folder_starts_then_resumes_in_the_same_folder(tmp_path: Path) ->
     calls = len(_calls(tmp_path))
     again = run_in_folder(settings, TOY, run, deps_factory=factory)  # a re-claimed job
     assert again.status == "done" and len(_calls(tmp_path)) == calls  # nothing redone
+
+
+_PRICED_ROLES = [
+    f"llm.models.{role}={PRICED_MODEL}"
+    for role in ("ideas", "coder", "writer", "citations", "reviewer", "meta_reviewer")
+]
+
+
+def test_an_idea_cost_cap_stops_the_idea_before_its_first_paid_call(tmp_path: Path) -> None:
+    llm = PricedLLM(PipelineModel())
+    run, manifest = _run(tmp_path, *_PRICED_ROLES, "pipeline.idea_max_cost_usd=1e-9", llm=llm)
+    [idea] = manifest.ideas
+    assert idea.status == "stopped: budget"
+    # The advice names the idea's cap, not the run's.
+    assert "Raise pipeline.idea_max_cost_usd (AUTOSCHOLAR_PIPELINE__IDEA_MAX_COST_USD)" in (
+        idea.reason or ""
+    )
+    # Every request sent was the run's ideas stage; the idea itself sent none.
+    assert manifest.ideas_stage.calls == len(llm.requests) > 0
+    assert sum(u.calls for u in idea.usage.values()) == 0
+    assert manifest.status == "done" and not run.idea(idea.name).paper_pdf.exists()
+
+
+def test_a_run_cost_cap_below_the_first_call_sends_nothing(tmp_path: Path) -> None:
+    llm = PricedLLM(PipelineModel())
+    with pytest.raises(BudgetExceededError, match=r"Raise budget\.max_cost_usd"):
+        _run(tmp_path, *_PRICED_ROLES, "budget.max_cost_usd=1e-9", llm=llm)
+    assert llm.requests == []
+    [run_json] = (tmp_path / "runs").glob("*/run.json")
+    manifest = RunManifest.model_validate_json(run_json.read_text())
+    assert manifest.status == "failed" and "Cost budget reached" in (manifest.reason or "")
+    assert manifest.totals.get("calls", 0) == 0
