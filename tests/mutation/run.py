@@ -122,14 +122,26 @@ TARGETS: dict[str, Target] = {
             ),
         ),
         Target("reviewer/decision.py", (*REVIEW_TESTS, "tests/unit/test_calibration_run.py")),
+        # On disk, one fresh pytest per mutant: only the form's own tests (the end-to-end review
+        # tests and the renderers kill no mutant these do not; see docs/MUTATION.md). Sorted, the
+        # fast test_mutation_review_form.py runs first. A renamed test fails the clean run.
         Target(
             "reviewer/form.py",
             (
-                *REVIEW_TESTS,
-                "tests/unit/test_report.py",
-                "tests/unit/test_provider_replies.py",
-                "tests/unit/test_fewshot.py",
-                "tests/unit/test_excerpt.py",
+                "tests/unit/test_mutation_review_form*.py",
+                *(
+                    f"tests/unit/test_review_decision_rules.py::{test}"
+                    for test in (
+                        "test_no_review_form_has_a_decision_field",
+                        "test_every_review_form_refuses_an_extra_key",
+                        "test_every_score_is_checked_against_its_range",
+                        "test_empty_text_where_the_form_needs_some",
+                        "test_each_profile_form_holds_replies_to_its_own_bounds",
+                        "test_each_profile_bounds_the_reflection_and_the_meta_review",
+                        "test_record_defaults_and_bounds",
+                        "test_the_review_schemas_are_the_committed_ones",
+                    )
+                ),
             ),
             on_disk=True,  # pydantic models: the bounds and extra="forbid" sit in class bodies
         ),
