@@ -587,6 +587,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     targets = select(args.modules)
     parent = Path(tempfile.mkdtemp(prefix="autoscholar-mutation-"))
+    # A mutant can undo the runner's scrubbed environment, and then the experiment code of a
+    # test sees the engineer's HOME: one such run deleted a home folder. Every process of the
+    # run (mutmut, pytest, the mutants' children) gets a throwaway one instead.
+    home = parent / "home"
+    home.mkdir()
+    os.environ["HOME"] = str(home)
     outcomes = []
     try:
         for target in targets:
