@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import BudgetExceededError
-from gateway.ledger import Ledger, ScopedLedger, read_entries
+from gateway.ledger import BudgetNames, Ledger, ScopedLedger, read_entries
 from gateway.settings import BudgetSettings
 from gateway.types import LedgerEntry
 
@@ -98,3 +98,10 @@ def test_the_error_names_the_setting_whose_cap_was_reached(
     with pytest.raises(BudgetExceededError) as caught:
         idea.check_budget(run_budget, tokens=11, cost_usd=0.02)
     assert f"{advice} to go on." in str(caught.value)
+
+
+def test_the_callers_names_for_the_run_budget_reach_the_run_ledger() -> None:
+    idea = ScopedLedger(None, Ledger(None), BudgetSettings())
+    names = BudgetNames("batch.max_total_tokens", "batch.max_cost_usd")
+    with pytest.raises(BudgetExceededError, match=r"Raise batch\.max_cost_usd \(AUTOSCHOLAR_BATCH"):
+        idea.check_budget(BudgetSettings(max_cost_usd=0.01), tokens=1, cost_usd=0.02, names=names)
