@@ -118,11 +118,14 @@ def render_pdf(html: str, out: Path) -> None:
     """Render ``html`` to ``out`` with WeasyPrint, atomically; failures raise ReportRenderError."""
     try:
         import weasyprint  # imported here: it needs Pango, which only the PDF path uses
+
+        from gateway.html_fetch import FolderURLFetcher
     except (ImportError, OSError) as exc:
         raise ReportRenderError(f"WeasyPrint is unusable ({exc}); install Pango/cairo.") from exc
     with _atomic_path(out) as tmp:
         try:
-            weasyprint.HTML(string=html).write_pdf(tmp)
+            # The page is self-contained; text from the paper must not make it read any file.
+            weasyprint.HTML(string=html, url_fetcher=FolderURLFetcher(None)).write_pdf(tmp)
         except Exception as exc:  # WeasyPrint raises many unrelated types; name them all once
             raise ReportRenderError(f"WeasyPrint failed on {out.name}: {exc!r}") from exc
 

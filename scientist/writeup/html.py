@@ -71,6 +71,7 @@ SYMBOLS = {
 }
 _FLOAT = re.compile(r"\\begin\{(figure|table)\*?\}(.*?)\\end\{\1\*?\}", re.DOTALL)
 _MATH = re.compile(r"\$\$(.+?)\$\$|(?<!\\)\$(.+?)(?<!\\)\$|\\\[(.+?)\\\]|\\\((.+?)\\\)", re.DOTALL)
+_PLACEHOLDER_CHARS = re.compile(r"[\x00-\x04]")
 _CITE = re.compile(r"\\cite[a-zA-Z]*\*?(?:\[[^\]]*\]){0,2}\{([^}]*)\}")
 
 
@@ -127,10 +128,11 @@ def _command_arg(text: str, command: str) -> str:
 def math_html(tex: str) -> str:
     """Inline math as readable text with common symbols."""
     tex = re.sub(r"\\([A-Za-z]+)", lambda m: SYMBOLS.get(m.group(1), ""), tex)
-    tex = re.sub(
-        r"\^\{?([^{}\s])\}?", r"<sup>\1</sup>", html.escape(tex.replace("{", "").replace("}", ""))
+    pieces = re.split(r"\^(\S)", tex.replace("{", "").replace("}", ""))  # odd: superscripts
+    text = "".join(
+        f"<sup>{html.escape(p)}</sup>" if i % 2 else html.escape(p) for i, p in enumerate(pieces)
     )
-    return f"<i>{tex}</i>"
+    return f"<i>{text}</i>"
 
 
 def inline_html(tex: str, numbering: Numbering) -> str:
@@ -221,26 +223,31 @@ def references_html(numbering: Numbering, bib: dict[str, BibEntry]) -> str:
     """The numbered reference list of cited entries."""
     if not numbering.cited:
         return ""
-    items = []
-    for key in numbering.cited:
-        entry = bib[key]
-        venue = entry.field("journal") or entry.field("booktitle") or entry.field("venue")
-        parts = [
-            entry.field("author"),
-            f"<i>{html.escape(entry.field('title'))}</i>",
-            venue,
-            entry.field("year"),
-        ]
-        items.append(
-            "<li>"
-            + ". ".join(html.escape(p) if "<i>" not in p else p for p in parts if p)
-            + ".</li>"
-        )
-    return f'<h2>References</h2><ol class="refs">{"".join(items)}</ol>'
+    items = "".join(f"<li>{reference_html(bib[key])}</li>" for key in numbering.cited)
+    return f'<h2>References</h2><ol class="refs">{items}</ol>'
+
+
+def reference_html(entry: BibEntry) -> str:
+    """One reference: author. <i>title</i>. venue. year. Every field is escaped text.
+
+    The fields come from the model and from literature APIs, so none of them may carry
+    markup: an author field such as ``<link href="file:///…">`` must print as written.
+    """
+    venue = entry.field("journal") or entry.field("booktitle") or entry.field("venue")
+    title = entry.field("title")
+    parts = [
+        html.escape(entry.field("author")),
+        f"<i>{html.escape(title)}</i>" if title else "",
+        html.escape(venue),
+        html.escape(entry.field("year")),
+    ]
+    return ". ".join(p for p in parts if p) + "."
 
 
 def paper_html(tex: str, bib_text: str) -> str:
     """The HTML of an assembled paper.tex."""
+    # \x00-\x04 mark placeholders below; model text that holds them must not reach them.
+    tex, bib_text = _PLACEHOLDER_CHARS.sub("", tex), _PLACEHOLDER_CHARS.sub("", bib_text)
     tex = re.sub(r"(?<!\\)%.*", "", tex)
     bib = {entry.key: entry for entry in parse_bib(bib_text)}
     numbering = Numbering(tex, bib)
@@ -295,6 +302,8 @@ class WeasyprintCompiler:
         """paper.html and paper.pdf from paper.tex and references.bib."""
         from weasyprint import HTML
 
+        from gateway.html_fetch import FolderURLFetcher
+
         start = time.perf_counter()
         tex = (folder / tex_name).read_text(encoding="utf-8")
         bib = folder / "references.bib"
@@ -303,7 +312,8 @@ class WeasyprintCompiler:
         (folder / f"{stem}.html").write_text(page, encoding="utf-8")
         pdf = folder / f"{stem}.pdf"
         try:
-            HTML(string=page, base_url=str(folder)).write_pdf(str(pdf))
+            fetcher = FolderURLFetcher(folder)  # figures from this folder only
+            HTML(string=page, base_url=str(folder), url_fetcher=fetcher).write_pdf(str(pdf))
         except (OSError, ValueError) as exc:
             error = LogError(message=f"weasyprint: {exc}")
             return CompileResult(ok=False, errors=[error], seconds=time.perf_counter() - start)

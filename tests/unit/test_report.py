@@ -209,7 +209,7 @@ def test_failed_render_leaves_no_half_written_pdf(
     weasyprint = pytest.importorskip("weasyprint")
 
     class HalfWriter:
-        def __init__(self, string: str) -> None:
+        def __init__(self, string: str, url_fetcher: object = None) -> None:
             self.string = string
 
         def write_pdf(self, target: Path) -> None:
