@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from gateway.errors import SettingsError
+from gateway.job_policy import JobPolicySettings
 from gateway.profiles import OutputProfile, ProfileSettings
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -351,6 +352,11 @@ class ServiceSettings(_Strict):
         le=19,
         description="CPU niceness added to worker processes, so that the API stays responsive "
         "while jobs run on the same cores (0: same priority as the API).",
+    )
+    job_policy: JobPolicySettings = Field(
+        default_factory=JobPolicySettings,
+        description="What a job's own settings may change: allowed fields, bounds, "
+        "lower-only budgets and limits, models (gateway/job_policy.py).",
     )
 
 

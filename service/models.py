@@ -53,8 +53,9 @@ class RunRequest(BaseModel):
     settings: dict[str, Any] = Field(
         default_factory=dict,
         description="Overrides as nested JSON or dotted keys, e.g. {'ideas.num_ideas': 2}. "
-        "Allowed: ideas.*, writing.*, budget.*, review.* (not calibration_path), "
-        "experiments.* (not aider_bin), llm.models.*, llm.temperature.",
+        "Only the fields of the operator's service.job_policy, within its bounds: stage "
+        "knobs, budgets and experiment limits (only lower than the operator's, never null), "
+        "models from the operator's list. Anything else is refused with 422 invalid_settings.",
     )
 
 
