@@ -1,8 +1,12 @@
 """The LaTeX toolchain behind a seam: preflight, latexmk under a timeout, chktex, page count.
 
 ``LatexCompiler`` is the protocol the write-up graph uses; ``LatexmkCompiler`` runs the
-real toolchain (no shell escape, files opened only inside the paper folder), and
-``scientist.writeup.html.WeasyprintCompiler`` renders the same paper.tex from HTML.
+real toolchain in a box, because the idea folder is written by experiment code and is not
+trusted: ``latexmk -norc`` (no latexmkrc is read), in a fresh folder holding only the files
+the paper uses (its .tex, .bib, style files and referenced figures; never a symlink),
+under an allow-listed environment (no API keys) with shell escape off and TeX's file
+access paranoid; the PDF, log and .blg are copied back. ``scientist.writeup.html.
+WeasyprintCompiler`` renders the same paper.tex from HTML.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
 from scientist.writeup.errors import TemplateCompileError, ToolchainMissingError
+from scientist.writeup.latex import words
 
 TOOLS = ("latexmk", "pdflatex", "bibtex", "chktex")
 APT_PACKAGES = (
@@ -34,6 +39,21 @@ PDFLATEX = (
 # chktex checks too pedantic for model text: spacing before \cite/\ref, dashes, quotes...
 CHKTEX_SILENCED = (1, 2, 3, 8, 11, 12, 13, 18, 24, 26, 36, 44)
 _FILE_LINE_ERROR = re.compile(r"^(?:\./)?[^:\n]+\.tex:(\d+): (.*)$")
+# What a build may see besides its .tex: bibliography, style and class files (top level) ...
+SOURCE_SUFFIXES = (".bib", ".sty", ".cls", ".bst", ".clo", ".cfg", ".def")
+# ... the figures the .tex names (pdflatex tries these suffixes when none is given) ...
+GRAPHIC_SUFFIXES = (".pdf", ".png", ".jpg", ".jpeg")
+# ... and what comes back from it.
+OUTPUT_SUFFIXES = (".pdf", ".log", ".blg", ".bbl")
+# The only variables the toolchain inherits; TeX's own settings are forced paranoid.
+PASSED_ENVIRONMENT = words(
+    "PATH HOME LANG LANGUAGE LC_ALL LC_CTYPE TZ TMPDIR SOURCE_DATE_EPOCH FORCE_SOURCE_DATE",
+    "TEXMFHOME TEXMFVAR TEXMFCONFIG TEXINPUTS BIBINPUTS BSTINPUTS",
+)
+PARANOID_TEX = {"openin_any": "p", "openout_any": "p", "shell_escape": "f"}
+_GRAPHICS = re.compile(r"\\includegraphics\*?(?:\[[^\]]*\])?\{([^}]*)\}")
+_GRAPHICS_PATH = re.compile(r"\\graphicspath\{((?:\s*\{[^}]*\})+)\s*\}")
+_TEX_INPUTS = re.compile(r"\\(?:input|include)\{([^}]*)\}")
 
 
 class LogError(BaseModel):
@@ -122,7 +142,8 @@ def check_toolchain() -> None:
 
 
 class LatexmkCompiler:
-    """``latexmk -pdf`` (pdflatex + bibtex, as many passes as needed) in the paper folder."""
+    """``latexmk -pdf`` (pdflatex + bibtex, as many passes as needed) in a fresh folder that
+    holds only the paper's chosen sources; the outputs come back to the paper folder."""
 
     engine = "latex"
 
@@ -131,7 +152,7 @@ class LatexmkCompiler:
         check_toolchain()
         with tempfile.TemporaryDirectory(prefix="template-check-") as tmp:
             work = Path(tmp) / "latex"
-            shutil.copytree(template_dir, work)
+            stage_sources(template_dir, tex_name, work)
             result = self.compile(work, tex_name, timeout_s, bibliography=False)
         if not result.ok:
             errors = "\n".join(e.render() for e in result.errors[:10]) or "(no error in the log)"
@@ -144,21 +165,26 @@ class LatexmkCompiler:
     def compile(
         self, folder: Path, tex_name: str, timeout_s: float, *, bibliography: bool = True
     ) -> CompileResult:
-        """Run latexmk; on failure, the log's errors (file:line messages) are returned."""
-        command = ["latexmk", "-pdf", f"-pdflatex={PDFLATEX}", "-silent"]
+        """Run latexmk in a box (see the module docstring); the PDF, log and .blg come back to
+        ``folder``. On failure, the log's errors (file:line messages) are returned."""
+        command = ["latexmk", "-norc", "-pdf", f"-pdflatex={PDFLATEX}", "-silent"]
         command += [] if bibliography else ["-bibtex-"]
-        start = time.perf_counter()
-        timed_out = _run([*command, tex_name], folder, timeout_s)
-        seconds = time.perf_counter() - start
-        pdf = folder / f"{Path(tex_name).stem}.pdf"
-        errors = read_log_errors(folder / f"{Path(tex_name).stem}.log")
+        stem = Path(tex_name).stem
+        with tempfile.TemporaryDirectory(prefix="latex-box-") as tmp:
+            box = Path(tmp)
+            stage_sources(folder, tex_name, box)
+            start = time.perf_counter()
+            timed_out = _run([*command, tex_name], box, timeout_s)
+            seconds = time.perf_counter() - start
+            errors = read_log_errors(box / f"{stem}.log")
+            bib_errors = bibtex_errors(box / f"{stem}.blg")
+            returned = bring_back(box, folder, stem)
+        pdf = folder / f"{stem}.pdf"
         if timed_out:
             errors.insert(0, LogError(message=f"latexmk did not finish within {timeout_s:g} s"))
-        ok = not timed_out and not errors and pdf.is_file()
+        ok = not timed_out and not errors and pdf in returned
         if not ok and not errors:
-            errors = bibtex_errors(folder / f"{Path(tex_name).stem}.blg") or [
-                LogError(message="latexmk failed without an error in the log")
-            ]
+            errors = bib_errors or [LogError(message="latexmk failed without an error in the log")]
         return CompileResult(
             ok=ok, pdf=pdf if ok else None, errors=errors, seconds=seconds, timed_out=timed_out
         )
@@ -169,12 +195,23 @@ class LatexmkCompiler:
             return []
         command = ["chktex", "-q", "-I0", "-f", "%l:%n: %m\n"]
         command += [f"-n{n}" for n in CHKTEX_SILENCED] + [tex_name]
-        try:
-            proc = subprocess.run(
-                command, cwd=folder, capture_output=True, text=True, timeout=60, check=False
-            )
-        except subprocess.TimeoutExpired:
+        if not is_plain_source(folder, tex_name):
             return []
+        with tempfile.TemporaryDirectory(prefix="chktex-box-") as tmp:
+            (Path(tmp) / tex_name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(folder / tex_name, Path(tmp) / tex_name)
+            try:
+                proc = subprocess.run(
+                    command,
+                    cwd=tmp,
+                    env=latex_environment(),
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                return []
         warnings = []
         for line in proc.stdout.splitlines():
             head, _, message = line.partition(": ")
@@ -184,13 +221,85 @@ class LatexmkCompiler:
         return warnings
 
 
+def latex_environment() -> dict[str, str]:
+    """The toolchain's whole environment: the allow-listed variables and paranoid TeX file
+    access (no writing or reading outside the build folder, no dotfiles, no shell escape)."""
+    passed = {name: os.environ[name] for name in PASSED_ENVIRONMENT if name in os.environ}
+    return {**passed, **PARANOID_TEX}
+
+
+def is_plain_source(folder: Path, name: str) -> bool:
+    """Whether ``folder/name`` is a regular file inside ``folder``: a relative name without
+    ``..``, not a symlink, and not reached through one."""
+    relative = Path(name)
+    if not name or relative.is_absolute() or ".." in relative.parts:
+        return False
+    path = folder / relative
+    if path.is_symlink() or not path.is_file():
+        return False
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def chosen_sources(folder: Path, tex_name: str) -> list[str]:
+    """What a build of ``folder/tex_name`` may see: that .tex and the .tex files it inputs,
+    the folder's bibliography and style files, and the figures the .tex files name."""
+    chosen = {p.name for p in folder.iterdir() if p.suffix in SOURCE_SUFFIXES}
+    pending, seen = [tex_name], set[str]()
+    while pending:
+        name = pending.pop()
+        if name in seen or not is_plain_source(folder, name):
+            continue
+        seen.add(name)
+        text = (folder / name).read_text(encoding="utf-8", errors="replace")
+        pending += [_with_suffix(m.strip(), ".tex") for m in _TEX_INPUTS.findall(text)]
+        chosen |= _figure_names(text)
+    return sorted(n for n in chosen | seen if is_plain_source(folder, n))
+
+
+def _with_suffix(name: str, suffix: str) -> str:
+    return name if Path(name).suffix else name + suffix
+
+
+def _figure_names(tex: str) -> set[str]:
+    """Every name pdflatex may try for the figures ``tex`` includes (dirs of \\graphicspath)."""
+    dirs = [""] + [d for m in _GRAPHICS_PATH.findall(tex) for d in re.findall(r"\{([^}]*)\}", m)]
+    names = set()
+    for figure in (m.strip() for m in _GRAPHICS.findall(tex)):
+        for prefix in dirs:
+            base = f"{prefix}{figure}"
+            names |= {base, *(base + suffix for suffix in GRAPHIC_SUFFIXES)}
+    return {n for n in names if Path(n).suffix.lower() in GRAPHIC_SUFFIXES}
+
+
+def stage_sources(folder: Path, tex_name: str, box: Path) -> None:
+    """Copy the chosen sources of ``folder/tex_name`` into the fresh folder ``box``."""
+    box.mkdir(parents=True, exist_ok=True)
+    for name in chosen_sources(folder, tex_name):
+        target = box / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder / name, target)
+
+
+def bring_back(box: Path, folder: Path, stem: str) -> list[Path]:
+    """Copy the build's outputs into ``folder`` (replacing, never writing through, what is
+    there); returns the paths written."""
+    returned = []
+    for suffix in OUTPUT_SUFFIXES:
+        source = box / f"{stem}{suffix}"
+        if source.is_file():
+            target = folder / source.name
+            target.unlink(missing_ok=True)
+            shutil.copyfile(source, target)
+            returned.append(target)
+    return returned
+
+
 def _run(command: list[str], folder: Path, timeout_s: float) -> bool:
     """Run ``command`` in its own process group; kill the group on timeout. True if it timed out."""
-    env = {**os.environ, "openout_any": "p", "openin_any": "p", "shell_escape": "f"}
     with subprocess.Popen(
         command,
         cwd=folder,
-        env=env,
+        env=latex_environment(),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -33,6 +33,18 @@ FORBIDDEN_COMMANDS = words(
     "endinput pdfobj pdfliteral pdfximage maketitle title author date tableofcontents newpage",
     "clearpage pagebreak",
 )
+# Ways to reach a forbidden command without spelling its name: catcode switches that make
+# @/_ letters, commands that build or copy a command from a name, file reads by primitive.
+# Any control word with an @ in its name (``\@@input``, ``\@namedef``) is forbidden too.
+NAME_TRICK_COMMANDS = words(
+    "makeatletter makeatother ExplSyntaxOn ExplSyntaxOff UseName ExpandArgs NewCommandCopy",
+    "RenewCommandCopy DeclareCommandCopy csuse ifcsname begincsname lastnamedcs csdef csgdef",
+    "csedef csxdef cslet letcs csletcs ProvideDocumentCommand DeclareDocumentCommand",
+    "NewExpandableDocumentCommand RenewExpandableDocumentCommand NewDocumentEnvironment",
+    "RenewDocumentEnvironment DeclareDocumentEnvironment pdffiledump pdfmdfivesum pdffilesize",
+    "pdffilemoddate filedump filemdfivesum filesize filemoddate inputminted import subimport",
+    "subfile includepdf includestandalone LoadClass",
+)
 # Removed with their content (files, floats: figures and tables are placed by code) ...
 REMOVED_ENVIRONMENTS = (
     "filecontents",
@@ -161,6 +173,14 @@ def _skip_arguments(text: str, pos: int) -> int:
         return pos
 
 
+def is_forbidden(name: str) -> bool:
+    """Whether model LaTeX may not use the control word ``\\<name>``; ``\\@`` (the space
+    factor after a capital) is the one @-name allowed."""
+    if name in FORBIDDEN_COMMANDS or name in NAME_TRICK_COMMANDS:
+        return True
+    return "@" in name and name != "@"
+
+
 def strip_forbidden(text: str) -> tuple[str, list[str]]:
     """Remove forbidden commands (with their arguments) and environments; list what went."""
     removed: list[str] = []
@@ -178,7 +198,7 @@ def strip_forbidden(text: str) -> tuple[str, list[str]]:
         if match.start() < pos:
             continue
         name = match.group(1)
-        if name not in FORBIDDEN_COMMANDS:
+        if not is_forbidden(name):
             continue
         removed.append(f"\\{name}")
         out.append(text[pos : match.start()])
