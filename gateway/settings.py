@@ -346,6 +346,30 @@ class ServiceSettings(_Strict):
     cookie_secure: bool = Field(
         False, description="Send the web login cookie only over HTTPS (set it behind TLS)."
     )
+    max_form_kb: float = Field(
+        64.0,
+        gt=0,
+        description="Largest request body other than a PDF upload (the login and run forms, "
+        "POST /v1/runs); a larger one gets HTTP 413 before more than this is read.",
+    )
+    max_form_fields: int = Field(
+        10,
+        ge=1,
+        description="Fields in one form (the upload form's PDF not counted); more get HTTP 400.",
+    )
+    max_form_field_kb: float = Field(
+        8.0, gt=0, description="Longest value of one form field; a longer one gets HTTP 400."
+    )
+    login_max_failures: int = Field(
+        10,
+        ge=1,
+        description="Failed web logins from one client address in any login_window_s; after "
+        "that every login from it gets HTTP 429 with Retry-After until the oldest failure "
+        "leaves the window. Successful logins are not counted.",
+    )
+    login_window_s: float = Field(
+        300.0, gt=0, description="The sliding window of login_max_failures, in seconds."
+    )
     worker_niceness: int = Field(
         10,
         ge=0,

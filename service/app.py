@@ -22,6 +22,7 @@ from service import pages
 from service.auth import request_user
 from service.config import ServiceConfig
 from service.errors import ApiError, not_found
+from service.limits import BodyLimitMiddleware
 from service.models import (
     ErrorBody,
     Health,
@@ -49,6 +50,9 @@ REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 415, 422, 429)
 }
+# The PDF uploads bound their own bodies (service.max_upload_mb); every other body is
+# bounded by service.max_form_kb before it is read.
+UPLOAD_ROUTES = frozenset({("POST", "/v1/reviews"), ("POST", "/jobs/review")})
 REVIEW_FORM_SCHEMA = {
     "requestBody": {
         "required": True,
@@ -268,6 +272,12 @@ def create_app(config: ServiceConfig, state: ServiceState | None = None) -> Fast
         version="0.1.0",
     )
     app.state.service = state or ServiceState.build(config)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit_kb=app.state.service.settings.service.max_form_kb,
+        exempt=UPLOAD_ROUTES,
+        refuse=on_api_error,
+    )
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

@@ -25,6 +25,7 @@ from reviewer.form import ReviewReport
 from service.auth import COOKIE, request_user, user_for_token
 from service.charts import score_rows
 from service.errors import ApiError, not_found
+from service.limits import FormLimits, client_address, login_throttled, read_small_form
 from service.models import JobKind, RunRequest
 from service.store import JobRecord
 from service.submit import ServiceState, submit_review, submit_run, upload_limit_mb
@@ -110,14 +111,32 @@ def login_page(next: str = "/jobs") -> HTMLResponse:
     return render("login.html.j2", next=_safe_next(next), error="", user=None)
 
 
+def _login_refused(exc: ApiError, target: str = "/jobs") -> HTMLResponse:
+    response = render("login.html.j2", exc.status, next=target, error=exc.detail, user=None)
+    response.headers.update(exc.headers)
+    return response
+
+
 @router.post("/login")
 async def login(request: Request) -> Response:
-    """Check the token; keep it in an HttpOnly cookie."""
-    form = await request.form()
+    """Check the token; keep it in an HttpOnly cookie. Failed logins are limited per address.
+
+    An address over ``service.login_max_failures`` gets 429 before its form is read, even
+    with a right token: otherwise the refusal would tell which guess was right.
+    """
+    state, address = _state(request), client_address(request)
+    wait = state.login_limiter.retry_after(address)
+    if wait is not None:
+        return _login_refused(login_throttled(state.login_limiter, wait))
+    try:
+        form = await read_small_form(request, FormLimits.of(state.settings.service))
+    except ApiError as exc:
+        return _login_refused(exc)
     token = str(form.get("token", "")).strip()
     target = _safe_next(str(form.get("next", "/jobs")))
-    user = user_for_token(token, _state(request).settings.service.tokens) if token else None
+    user = user_for_token(token, state.settings.service.tokens) if token else None
     if user is None:
+        state.login_limiter.record(address)
         error = "Unknown token: check it for typos or ask the operator for one."
         return render("login.html.j2", 401, next=target, error=error, user=None)
     response = RedirectResponse(target, status_code=303)
@@ -178,7 +197,10 @@ async def upload_review(request: Request) -> Response:
 async def start_run(request: Request) -> Response:
     """The run form: queue a paper run, then show its page."""
     user = _user(request)
-    form = await request.form()
+    try:
+        form = await read_small_form(request, FormLimits.of(_state(request).settings.service))
+    except ApiError as exc:
+        return _jobs_page(request, user, exc.detail, exc.status)
     try:
         body = RunRequest(
             template=str(form.get("template", "")), preset=str(form.get("preset", "")) or None

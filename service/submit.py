@@ -8,6 +8,7 @@ a refused upload leaves nothing behind.
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,9 +32,11 @@ from service.config import ServiceConfig, ServicePaths, service_paths
 from service.errors import ApiError, JobLimitError
 from service.limits import (
     MULTIPART_OVERHEAD,
+    FormLimits,
     SlidingWindowLimiter,
     check_declared_length,
     limited_body,
+    login_limiter,
     too_large,
 )
 from service.models import JobKind, ReviewOptions, RunRequest
@@ -46,18 +49,21 @@ COPY_CHUNK = 1024 * 1024
 
 @dataclass
 class ServiceState:
-    """What every request handler shares: settings, the store, the limiter."""
+    """What every request handler shares: settings, the store, the two rate limiters."""
 
     config: ServiceConfig
     settings: Settings
     paths: ServicePaths
     store: JobStore
     limiter: SlidingWindowLimiter
+    login_limiter: SlidingWindowLimiter
     templates: Callable[[], list[str]] = field(default=shipped_templates)
 
     @classmethod
-    def build(cls, config: ServiceConfig) -> ServiceState:
-        """Open the store and set up the limiter for ``config``."""
+    def build(
+        cls, config: ServiceConfig, clock: Callable[[], float] = time.monotonic
+    ) -> ServiceState:
+        """Open the store and set up the limiters (on ``clock``) for ``config``."""
         settings = config.settings()
         paths = service_paths(settings)
         return cls(
@@ -65,7 +71,8 @@ class ServiceState:
             settings=settings,
             paths=paths,
             store=JobStore(paths.database),
-            limiter=SlidingWindowLimiter(settings.service.rate_limit_per_minute),
+            limiter=SlidingWindowLimiter(settings.service.rate_limit_per_minute, clock=clock),
+            login_limiter=login_limiter(settings.service, clock),
         )
 
 
@@ -123,13 +130,18 @@ async def read_form(request: Request, state: ServiceState) -> FormData:
     limit_mb = upload_limit_mb(state.settings)
     limit = int(limit_mb * 1024 * 1024) + MULTIPART_OVERHEAD
     check_declared_length(request, limit, limit_mb)
+    fields = FormLimits.of(state.settings.service)
     parser = MultiPartParser(
-        request.headers, limited_body(request, limit, limit_mb), max_files=1, max_fields=10
+        request.headers,
+        limited_body(request, limit, limit_mb),
+        max_files=1,
+        max_fields=fields.max_fields,
+        max_part_size=fields.max_field_bytes,
     )
     try:
         return await parser.parse()
     except MultiPartException as exc:
-        raise ApiError(400, "bad_multipart", f"The form could not be read: {exc}.") from exc
+        raise fields.refusal(exc.message, "bad_multipart") from exc
 
 
 def review_options(form: FormData) -> ReviewOptions:
