@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from service.submit import ServiceState
+from tests.clock import ManualClock
 from tests.service_support import TOKENS, LiveServer, auth, service_config
 
 pytestmark = pytest.mark.integration
@@ -25,21 +26,13 @@ RIGHT = {"token": TOKENS["alice"], "next": "/jobs"}
 SOCKET_TIMEOUT_S = 10.0
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @contextmanager
-def serving(tmp_path: Path, clock: Clock | None = None, **service: Any) -> Iterator[LiveServer]:
+def serving(
+    tmp_path: Path, clock: ManualClock | None = None, **service: Any
+) -> Iterator[LiveServer]:
     """A live server (no workers) whose limiters run on ``clock``."""
     config = service_config(tmp_path, **service)
-    state = ServiceState.build(config, clock=clock or Clock())
+    state = ServiceState.build(config, clock=clock or ManualClock())
     server = LiveServer(config, state).start()
     try:
         yield server
@@ -144,7 +137,7 @@ def test_too_many_or_too_long_form_fields_are_refused(tmp_path: Path) -> None:
 
 
 def test_failed_logins_are_limited_per_address_until_the_window_passes(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = ManualClock()
     limits = serving(tmp_path, clock, login_max_failures=3, login_window_s=60.0)
     with limits as server, browser(server) as client:
         for _ in range(3):

@@ -19,6 +19,7 @@ import pytest
 
 from service.errors import JobLimitError, JobStoreError
 from service.store import JobRecord, JobStore, LogEntry, pid_alive
+from tests.clock import ManualClock
 
 EXHAUSTED = (
     "the job was started 2 times and its worker stopped each time (crashed or was killed); "
@@ -26,23 +27,13 @@ EXHAUSTED = (
 )
 
 
-class Clock:
-    """A settable clock."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> JobStore:
+def store(tmp_path: Path, clock: ManualClock) -> JobStore:
     return JobStore(tmp_path / "jobs.sqlite", clock=clock)
 
 
@@ -105,7 +96,7 @@ def test_get_hides_other_owners_jobs_and_unknown_ids(store: JobStore) -> None:
 
 
 def test_the_unfinished_limit_names_the_owner_and_a_refusal_writes_nothing(
-    store: JobStore, clock: Clock
+    store: JobStore, clock: ManualClock
 ) -> None:
     first = store.create("review", "alice", {}, max_unfinished=1)
     with pytest.raises(JobLimitError) as refused:
@@ -140,7 +131,7 @@ def test_unfinished_counts_queued_and_running_jobs_of_one_owner(store: JobStore)
 
 
 def test_jobs_of_lists_newest_first_filtered_by_kind_and_limited(
-    store: JobStore, clock: Clock
+    store: JobStore, clock: ManualClock
 ) -> None:
     clock.now = 1000.0
     oldest = store.create("review", "alice", {}, job_id="oldest")
@@ -159,7 +150,7 @@ def test_jobs_of_lists_newest_first_filtered_by_kind_and_limited(
     assert store.jobs_of("alice")[0] == newest
 
 
-def test_jobs_of_returns_at_most_200_by_default(store: JobStore, clock: Clock) -> None:
+def test_jobs_of_returns_at_most_200_by_default(store: JobStore, clock: ManualClock) -> None:
     for i in range(201):
         clock.now = 1000.0 + i
         store.create("review", "alice", {}, job_id=f"j{i:03d}")
@@ -168,7 +159,7 @@ def test_jobs_of_returns_at_most_200_by_default(store: JobStore, clock: Clock) -
     assert listed[0].id == "j200" and listed[-1].id == "j001"
 
 
-def test_counts_gives_jobs_per_status(store: JobStore, clock: Clock) -> None:
+def test_counts_gives_jobs_per_status(store: JobStore, clock: ManualClock) -> None:
     assert store.counts() == {}
     for i in range(5):
         clock.now = 1000.0 + i
@@ -185,7 +176,7 @@ def test_counts_gives_jobs_per_status(store: JobStore, clock: Clock) -> None:
 # --- claim ---------------------------------------------------------------------------------
 
 
-def test_a_claim_records_worker_process_host_and_lease(store: JobStore, clock: Clock) -> None:
+def test_a_claim_records_worker_process_host_and_lease(store: JobStore, clock: ManualClock) -> None:
     job = store.create("review", "alice", {"k": 1})
     clock.now = 1005.0
     claimed = store.claim("w1", lease_s=30, max_attempts=3)
@@ -208,7 +199,7 @@ def test_a_claim_records_worker_process_host_and_lease(store: JobStore, clock: C
 
 
 def test_a_reclaimed_job_keeps_its_first_start_and_gets_a_new_token(
-    store: JobStore, clock: Clock
+    store: JobStore, clock: ManualClock
 ) -> None:
     job = store.create("review", "alice", {})
     first = store.claim("w1", lease_s=10, max_attempts=3)
@@ -223,7 +214,7 @@ def test_a_reclaimed_job_keeps_its_first_start_and_gets_a_new_token(
 
 
 def test_claim_order_is_by_creation_time_and_a_lease_ends_strictly_after_it(
-    store: JobStore, clock: Clock
+    store: JobStore, clock: ManualClock
 ) -> None:
     clock.now = 1005.0
     later = store.create("review", "alice", {}, job_id="later")
@@ -243,7 +234,7 @@ def test_claim_order_is_by_creation_time_and_a_lease_ends_strictly_after_it(
     assert store.claim("w3", lease_s=10, max_attempts=3) is None
 
 
-def test_finished_and_cancelled_jobs_are_never_claimed(store: JobStore, clock: Clock) -> None:
+def test_finished_and_cancelled_jobs_are_never_claimed(store: JobStore, clock: ManualClock) -> None:
     for status in ("done", "failed", "cancelled"):
         store.create("review", "alice", {}, job_id=status)
         job_id, claim = _claim(store)
@@ -261,7 +252,7 @@ def test_finished_and_cancelled_jobs_are_never_claimed(store: JobStore, clock: C
 
 
 def test_an_exhausted_job_fails_with_its_reason_and_the_claim_takes_the_next(
-    store: JobStore, clock: Clock
+    store: JobStore, clock: ManualClock
 ) -> None:
     job = store.create("review", "alice", {})
     first = store.claim("w", lease_s=10, max_attempts=2)
@@ -292,7 +283,7 @@ def test_an_exhausted_job_fails_with_its_reason_and_the_claim_takes_the_next(
 
 
 def test_a_job_within_its_lease_is_not_failed_however_many_attempts(
-    store: JobStore, clock: Clock
+    store: JobStore, clock: ManualClock
 ) -> None:
     job = store.create("review", "alice", {})
     assert store.claim("w", lease_s=10, max_attempts=1) is not None
@@ -302,7 +293,7 @@ def test_a_job_within_its_lease_is_not_failed_however_many_attempts(
 
 
 def test_a_released_job_is_claimed_again_without_counting_as_a_crash(
-    store: JobStore, clock: Clock
+    store: JobStore, clock: ManualClock
 ) -> None:
     job = store.create("review", "alice", {})
     job_id, claim = _claim(store)
@@ -323,7 +314,7 @@ def test_a_released_job_is_claimed_again_without_counting_as_a_crash(
 
 
 def test_renew_extends_the_lease_from_now_and_reports_cancellation(
-    store: JobStore, clock: Clock
+    store: JobStore, clock: ManualClock
 ) -> None:
     job = store.create("review", "alice", {})
     job_id, claim = _claim(store, lease_s=30)
@@ -340,7 +331,7 @@ def test_renew_extends_the_lease_from_now_and_reports_cancellation(
 
 
 def test_progress_is_stored_and_reports_cancellation_while_the_claim_holds(
-    store: JobStore, clock: Clock
+    store: JobStore, clock: ManualClock
 ) -> None:
     job = store.create("run", "alice", {})
     job_id, claim = _claim(store)
@@ -360,7 +351,7 @@ def test_progress_is_stored_and_reports_cancellation_while_the_claim_holds(
     assert _get(store, job.id).progress == {"stage": "writeup"}
 
 
-def test_finish_done_records_the_result_once(store: JobStore, clock: Clock) -> None:
+def test_finish_done_records_the_result_once(store: JobStore, clock: ManualClock) -> None:
     job = store.create("review", "alice", {})
     job_id, claim = _claim(store)
     clock.now = 1009.0
@@ -376,7 +367,7 @@ def test_finish_done_records_the_result_once(store: JobStore, clock: Clock) -> N
 
 
 def test_finish_failed_records_the_error_without_a_completion(
-    store: JobStore, clock: Clock
+    store: JobStore, clock: ManualClock
 ) -> None:
     job = store.create("review", "alice", {})
     job_id, claim = _claim(store)
@@ -405,7 +396,7 @@ def test_finish_cancelled_without_an_error_logs_the_status(store: JobStore) -> N
 # --- cancel --------------------------------------------------------------------------------
 
 
-def test_cancelling_a_queued_job_finishes_it_at_once(store: JobStore, clock: Clock) -> None:
+def test_cancelling_a_queued_job_finishes_it_at_once(store: JobStore, clock: ManualClock) -> None:
     job = store.create("run", "alice", {})
     clock.now = 1006.0
     cancelled = store.cancel(job.id, "alice")
@@ -415,7 +406,7 @@ def test_cancelling_a_queued_job_finishes_it_at_once(store: JobStore, clock: Clo
     assert store.log(job.id)[-1] == _entry(job.id, 1006.0, "cancel_requested", None, "cancelled")
 
 
-def test_cancelling_a_running_job_only_asks_it_to_stop(store: JobStore, clock: Clock) -> None:
+def test_cancelling_a_running_job_only_asks_it_to_stop(store: JobStore, clock: ManualClock) -> None:
     job = store.create("run", "alice", {})
     _claim(store)
     clock.now = 1006.0
@@ -426,7 +417,7 @@ def test_cancelling_a_running_job_only_asks_it_to_stop(store: JobStore, clock: C
     assert store.log(job.id)[-1] == _entry(job.id, 1006.0, "cancel_requested", None, "running")
 
 
-def test_cancelling_a_finished_job_keeps_its_outcome(store: JobStore, clock: Clock) -> None:
+def test_cancelling_a_finished_job_keeps_its_outcome(store: JobStore, clock: ManualClock) -> None:
     job = store.create("review", "alice", {})
     job_id, claim = _claim(store)
     assert store.finish(job_id, claim, "done", result={"a": 1})
@@ -471,7 +462,7 @@ def test_a_job_of_another_live_process_keeps_its_lease(store: JobStore) -> None:
 
 
 def test_a_dead_workers_job_is_expired_and_logged_with_its_pid(
-    store: JobStore, clock: Clock
+    store: JobStore, clock: ManualClock
 ) -> None:
     job = store.create("review", "alice", {})
     other = store.create("review", "alice", {})
@@ -553,7 +544,7 @@ def test_pid_alive_trusts_kill_without_procfs(monkeypatch: pytest.MonkeyPatch) -
 # --- the database file ------------------------------------------------------------------------
 
 
-def test_everything_survives_reopening_the_database(tmp_path: Path, clock: Clock) -> None:
+def test_everything_survives_reopening_the_database(tmp_path: Path, clock: ManualClock) -> None:
     path = tmp_path / "data" / "deeper" / "jobs.sqlite"
     first = JobStore(path, clock=clock)
     job = first.create("run", "alice", {"idea": "x"})

@@ -12,25 +12,16 @@ import pytest
 
 from service.errors import JobLimitError
 from service.store import JobStore, pid_alive
-
-
-class Clock:
-    """A settable clock."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import ManualClock
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> JobStore:
+def store(tmp_path: Path, clock: ManualClock) -> JobStore:
     return JobStore(tmp_path / "jobs.sqlite", clock=clock)
 
 
@@ -41,7 +32,7 @@ def test_database_is_in_wal_mode(store: JobStore) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_claim_takes_the_oldest_queued_job_once(store: JobStore, clock: Clock) -> None:
+def test_claim_takes_the_oldest_queued_job_once(store: JobStore, clock: ManualClock) -> None:
     first = store.create("review", "alice", {"n": 1})
     clock.now += 1
     store.create("review", "alice", {"n": 2})
@@ -72,7 +63,7 @@ def test_concurrent_claims_never_share_a_job(store: JobStore) -> None:
 
 
 def test_expired_lease_is_claimed_again_and_the_old_claim_cannot_finish(
-    store: JobStore, clock: Clock
+    store: JobStore, clock: ManualClock
 ) -> None:
     job = store.create("review", "alice", {})
     old = store.claim("w1", lease_s=30, max_attempts=3)
@@ -116,7 +107,7 @@ def test_a_live_worker_keeps_its_job(store: JobStore) -> None:
 
 
 def test_a_job_that_keeps_killing_its_worker_fails_after_max_attempts(
-    store: JobStore, clock: Clock
+    store: JobStore, clock: ManualClock
 ) -> None:
     job = store.create("review", "alice", {})
     for _ in range(2):
