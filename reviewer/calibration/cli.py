@@ -80,7 +80,7 @@ def calibrate_command(
     for note in outcome.notes:
         err.print(f"[yellow]note:[/] {escape(note)}")
     for name, path in outcome.paths.items():
-        out.print(f"{name}: {path}")
+        out.print(f"{name}: {escape(str(path))}", soft_wrap=True)  # a path never wraps
 
 
 def _bad_input(

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -87,7 +88,7 @@ def ideas_command(
     for failure in result.failures:
         err.print(f"[yellow]idea {failure.index + 1} failed ({failure.stage}):[/] {failure.error}")
     out.print(summary_table(deps.gateway.ledger.totals()))
-    out.print(f"ideas: {path}")
+    out.print(f"ideas: {escape(str(path))}", soft_wrap=True)  # a path never wraps
 
 
 def _warn(cfg: Settings) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.text import Text
 
 from gateway.cli_support import PresetOpt, SetOpt, fail
@@ -63,7 +64,10 @@ def report_run(run: RunPaths, manifest: RunManifest) -> None:
             out.print(f"paper:  {o.paper_pdf}")
         if o.review_json:
             out.print(f"review: {o.review_json}")
-    out.print(f"run folder: {run.root}  (status {manifest.status}, {manifest.wall_s:.0f} s)")
+    out.print(
+        f"run folder: {escape(str(run.root))}  (status {manifest.status}, {manifest.wall_s:.0f} s)",
+        soft_wrap=True,  # a path never wraps
+    )
 
 
 def print_outcomes(rows: list[Row], title: str) -> None:

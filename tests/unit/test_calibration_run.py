@@ -152,12 +152,17 @@ def _app() -> typer.Typer:
 
 
 def test_cli_reviews_mode_prints_the_table_and_paths(tmp_path: Path) -> None:
-    args = ["calibrate", "--data", str(PAPERS), "--reviews", str(REVIEWS), "--out", str(tmp_path)]
-    result = CliRunner().invoke(_app(), [*args, "--bootstrap", "100", "--calibrator", "isotonic"])
+    out = tmp_path / ("a-long-folder-name-" * 4) / "[out]"  # longer than the terminal; markup
+    args = ["calibrate", "--data", str(PAPERS), "--reviews", str(REVIEWS), "--out", str(out)]
+    result = CliRunner(env={"COLUMNS": "100"}).invoke(
+        _app(), [*args, "--bootstrap", "100", "--calibrator", "isotonic"]
+    )
     assert result.exit_code == 0, result.output
-    assert "calibration.json" in result.output and "always reject" in result.output
+    # Each path whole on one line, whatever the terminal's width, so it can be copied.
+    assert f"calibration: {out / 'calibration.json'}\n" in result.output
+    assert "always reject" in result.output
     assert "[rating ≥ 6]" in result.output  # not eaten as rich markup
-    assert load_calibration(tmp_path / "calibration.json").calibrator.kind == "isotonic"
+    assert load_calibration(out / "calibration.json").calibrator.kind == "isotonic"
 
 
 @pytest.mark.parametrize(
