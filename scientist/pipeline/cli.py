@@ -61,9 +61,9 @@ def report_run(run: RunPaths, manifest: RunManifest) -> None:
         out.print(summary_table(sum_entries(read_entries(run.ledger))))
     for o in manifest.ideas:
         if o.paper_pdf:
-            out.print(f"paper:  {o.paper_pdf}")
+            out.print(f"paper:  {escape(str(o.paper_pdf))}", soft_wrap=True)
         if o.review_json:
-            out.print(f"review: {o.review_json}")
+            out.print(f"review: {escape(str(o.review_json))}", soft_wrap=True)
     out.print(
         f"run folder: {escape(str(run.root))}  (status {manifest.status}, {manifest.wall_s:.0f} s)",
         soft_wrap=True,  # a path never wraps
