@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gateway import Gateway
 from gateway.ledger import Ledger
 from gateway.scripted import ScriptedLLM
+from graphs.paper import STAGE_GRAPHS
 from scientist.pipeline import stages
 from scientist.pipeline.deps import PipelineDeps
 from scientist.pipeline.run import RunRequest, run_pipeline, settings_for
@@ -76,6 +77,7 @@ def time_direct(tmp: Path, ideas: int) -> float:
     deps = PipelineDeps(
         settings=settings,
         gateway=Gateway(settings, backend=ScriptedLLM(PipelineModel()), ledger=Ledger(run.ledger)),
+        graphs=STAGE_GRAPHS,
         template=load_template(TOY),
         run=run,
         literature=FakeLiterature(),

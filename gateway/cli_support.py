@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
@@ -10,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gateway.errors import AutoscholarError
-from gateway.settings import Settings, load_settings, parse_assignments
+from gateway.settings import Settings, load_settings, parse_assignments, set_path
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -23,9 +24,19 @@ SetOpt = Annotated[
 ]
 
 
-def settings_from_flags(preset: str | None, assignments: list[str] | None) -> Settings:
-    """Effective settings for ``--preset`` and repeated ``--set section.field=value``."""
-    return load_settings(preset, parse_assignments(assignments or []))
+def settings_from_flags(
+    preset: str | None,
+    assignments: list[str] | None,
+    flags: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Effective settings for ``--preset``, repeated ``--set section.field=value`` and a
+    command's own typed flags (``{"review.num_reviewers": 3}``; None means "not given"),
+    which win over ``--set``. The one way every CLI turns its options into settings."""
+    overrides = parse_assignments(assignments or [])
+    for dotted, value in (flags or {}).items():
+        if value is not None:
+            set_path(overrides, dotted, value)
+    return load_settings(preset, overrides)
 
 
 def settings_json(settings: Settings) -> str:

@@ -128,6 +128,18 @@ class Gateway:
         clone.ledger = ledger
         return clone
 
+    def max_concurrency(self, role: Role, models: Sequence[str] = ()) -> int | None:
+        """How many calls of ``role`` may run at once: 1 when every model it uses (the role's
+        model, or ``models`` when the role spreads over several, as a reviewer ensemble
+        does) is the embedded server; no limit (None) otherwise.
+
+        The embedded llama.cpp server answers one request at a time and reuses the KV cache
+        of the longest prefix shared with the previous request; parallel branches would only
+        queue there and evict each other's cache.
+        """
+        used = list(models) or [self.settings.llm.models.for_role(role)]
+        return 1 if all(model == "local" for model in used) else None
+
     def context_tokens(self, model: str) -> int:
         """The model's input context window (the embedded server's ``n_ctx`` for ``local``)."""
         if model == "local":

@@ -14,10 +14,13 @@ editor, sandboxed runner, progress callback) arrive as the runtime context
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
+from graphs.config import run_config
+from scientist.experiments.models import ExperimentRecord
 from scientist.experiments.rounds import (
     ExperimentDeps,
     ExperimentInput,
@@ -29,6 +32,11 @@ from scientist.experiments.rounds import (
     plot_round,
     prepare,
 )
+from scientist.ideas.models import Idea
+from scientist.template import Template
+
+# prepare, baseline, finish, plus one step per coding, plot and notes round.
+FIXED_STEPS = 8
 
 
 def build_experiment_graph(checkpointer: Any = None) -> Any:
@@ -45,3 +53,31 @@ def build_experiment_graph(checkpointer: Any = None) -> Any:
     graph.add_edge("notes_round", "finish")
     graph.add_edge("finish", END)
     return graph.compile(checkpointer=checkpointer)
+
+
+def run_experiments(
+    idea: Idea,
+    idea_dir: Path,
+    template: Template,
+    deps: ExperimentDeps,
+    *,
+    feedback: str | None = None,
+) -> ExperimentRecord:
+    """Copy the template into ``idea_dir``, run the baseline and the coding, plot and notes
+    rounds, write ``experiments.json`` and return its record.
+
+    ``feedback`` is a human's co-pilot feedback; every coder prompt includes it.
+    """
+    inputs = ExperimentInput(
+        idea=idea,
+        idea_dir=str(Path(idea_dir).resolve()),
+        template_dir=str(template.path.resolve()),
+        feedback=feedback,
+    )
+    limits = deps.settings.experiments
+    steps = FIXED_STEPS + limits.max_rounds + limits.plot_attempts + 4
+    state = build_experiment_graph().invoke(
+        inputs, config=run_config(recursion_limit=steps), context=deps
+    )
+    record: ExperimentRecord = state["record"]
+    return record

@@ -7,8 +7,10 @@
                            ↑__feedback___┘        ↑___feedback___┘      (→ improve) → finish
 
 Every node is a small function in ``scientist.pipeline.nodes``; dependencies arrive as the
-runtime context (``PipelineDeps``). With a ``SqliteSaver`` checkpointer, a run killed at any
-point continues from the last completed node of each idea (``scientist resume``).
+runtime context (``PipelineDeps``), with the stage graphs below as ``deps.graphs``. Each stage
+graph runs inside its node and checkpoints under this graph's checkpointer, in the node's
+namespace: with a ``SqliteSaver``, a run killed at any point continues from the last
+completed step of each idea and of each stage graph (``scientist resume``).
 """
 
 from __future__ import annotations
@@ -17,9 +19,17 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
+from graphs.experiments import run_experiments
+from graphs.ideas import run_ideas
+from graphs.review import review_paper
+from graphs.writeup import write_paper
 from scientist.pipeline import nodes
-from scientist.pipeline.deps import PipelineDeps
+from scientist.pipeline.deps import PipelineDeps, StageGraphs
 from scientist.pipeline.state import IdeaOutput, IdeaState, PaperInput, PaperState
+
+STAGE_GRAPHS = StageGraphs(
+    ideas=run_ideas, experiments=run_experiments, writeup=write_paper, review=review_paper
+)
 
 
 def build_idea_graph() -> Any:

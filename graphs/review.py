@@ -2,165 +2,36 @@
 
     START → load_paper → prepare_excerpt ─Send×N→ review_one ─→ write_meta_review → decide → END
 
-Dependencies (gateway, settings, calibration, few-shot examples, progress callback) arrive
-as LangGraph's runtime context (``ReviewDeps``); tests swap the gateway's backend.
+The nodes and state live in ``reviewer.nodes``; dependencies (gateway, settings,
+calibration, few-shot examples, progress callback) arrive as the runtime context
+(``ReviewDeps``); tests swap the gateway's backend.
 """
 
 from __future__ import annotations
 
-import operator
-from pathlib import Path
-from typing import Annotated, Any, TypedDict, cast
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, cast
 
 from langgraph.graph import END, START, StateGraph
-from langgraph.runtime import Runtime
-from langgraph.types import Send
 
-from gateway.errors import AutoscholarError, ContextLengthError, StructuredOutputError
-from reviewer.aggregate import aggregate_scores
-from reviewer.decision import decide
-from reviewer.excerpt import budget_excerpt
-from reviewer.form import (
-    CutRecord,
-    Decision,
-    Excerpt,
-    InjectionFlag,
-    MetaReviewReply,
-    PaperText,
-    ReviewerFailure,
-    ReviewerResult,
-    ScoreStats,
+from gateway.ledger import Ledger
+from graphs.config import run_config
+from reviewer.form import ReviewReport
+from reviewer.nodes import (
+    ReviewerTask,
+    ReviewInput,
+    ReviewState,
+    assemble_report,
+    decide_scores,
+    fan_out,
+    load_paper,
+    prepare_excerpt,
+    review_one,
+    write_meta_review,
 )
-from reviewer.injection import find_hidden_text, find_injections, redact
-from reviewer.pdf_text import extract_paper, paper_from_text
-from reviewer.reviewing import (
-    ReviewDeps,
-    excerpt_budget,
-    meta_review,
-    reviewer_model,
-    run_reviewer,
-)
-
-SHRINK_ON_OVERFLOW = 0.6
-
-
-class ReviewInput(TypedDict, total=False):
-    """Either a PDF path, or a paper's text with an id (calibration uses text)."""
-
-    pdf_path: str
-    paper_text: str
-    paper_id: str
-    title: str
-
-
-class ReviewState(ReviewInput, total=False):
-    """Everything the graph accumulates; ``reviews`` is gathered from parallel reviewers."""
-
-    paper: PaperText
-    flags: list[InjectionFlag]
-    shown: Excerpt
-    reviews: Annotated[list[ReviewerResult], operator.add]
-    failures: Annotated[list[ReviewerFailure], operator.add]
-    meta: MetaReviewReply | None
-    meta_error: str | None
-    scores: dict[str, ScoreStats]
-    decision: Decision
-
-
-class ReviewerTask(TypedDict):
-    """What one reviewer branch receives through ``Send``."""
-
-    index: int
-    shown: Excerpt
-    paper: PaperText
-
-
-def load_paper(state: ReviewState, runtime: Runtime[ReviewDeps]) -> dict[str, Any]:
-    """Extract the paper's text and flag instruction-like or hidden text in it."""
-    limits = runtime.context.settings.review
-    flags: list[InjectionFlag] = []
-    if state.get("pdf_path"):
-        path = Path(state["pdf_path"])
-        paper = extract_paper(path, max_pages=limits.max_pages, max_mb=limits.max_pdf_mb)
-        flags += find_hidden_text(path)
-    else:
-        source = state.get("paper_id") or "text"
-        paper = paper_from_text(source, state.get("paper_text", ""), state.get("title", ""))
-    flags += find_injections(paper.text)
-    return {"paper": paper, "flags": flags}
-
-
-def _redacted(paper: PaperText, flags: list[InjectionFlag]) -> PaperText:
-    sections = [s.model_copy(update={"text": redact(s.text, flags)}) for s in paper.sections]
-    return paper.model_copy(update={"text": redact(paper.text, flags), "sections": sections})
-
-
-def prepare_excerpt(state: ReviewState, runtime: Runtime[ReviewDeps]) -> dict[str, Any]:
-    """What reviewers see: flagged text removed, cut to the context budget, cuts recorded."""
-    paper = _redacted(state["paper"], state.get("flags", []))
-    return {"shown": budget_excerpt(paper, excerpt_budget(runtime.context))}
-
-
-def fan_out(state: ReviewState, runtime: Runtime[ReviewDeps]) -> list[Send]:
-    """One concurrent branch per reviewer."""
-    count = runtime.context.settings.review.num_reviewers
-    paper = _redacted(state["paper"], state.get("flags", []))
-    return [
-        Send("review_one", ReviewerTask(index=i, shown=state["shown"], paper=paper))
-        for i in range(count)
-    ]
-
-
-class NoReviewsError(AutoscholarError):
-    """Every reviewer failed; there is nothing to aggregate."""
-
-
-def review_one(task: ReviewerTask, runtime: Runtime[ReviewDeps]) -> dict[str, Any]:
-    """One reviewer; a reviewer whose replies never validate is recorded, not fatal."""
-    deps = runtime.context
-    try:
-        return {"reviews": [_review_within_context(task, deps)]}
-    except StructuredOutputError as exc:
-        model = reviewer_model(deps.settings, task["index"])
-        return {"failures": [ReviewerFailure(index=task["index"], model=model, error=str(exc))]}
-
-
-def _review_within_context(task: ReviewerTask, deps: ReviewDeps) -> ReviewerResult:
-    """If the prompt still overflows the context, retry once on a shorter excerpt."""
-    try:
-        return run_reviewer(task["index"], task["shown"], deps)
-    except ContextLengthError:
-        budget = int(task["shown"].budget_tokens * SHRINK_ON_OVERFLOW)
-        shorter = budget_excerpt(task["paper"], budget)
-        note = CutRecord(
-            section="(whole excerpt)",
-            chars=len(task["shown"].text) - len(shorter.text),
-            reason="the model reported a context overflow; excerpt shrunk and retried",
-        )
-        shorter = shorter.model_copy(update={"cut": [*shorter.cut, note]})
-        return run_reviewer(task["index"], shorter, deps)
-
-
-def write_meta_review(state: ReviewState, runtime: Runtime[ReviewDeps]) -> dict[str, Any]:
-    """The area chair's consensus text over all reviews; a failure here keeps the reviews."""
-    reviews = state.get("reviews", [])
-    if not reviews:
-        errors = "; ".join(f.error[:200] for f in state.get("failures", []))
-        raise NoReviewsError(f"{state['paper'].source}: every reviewer failed ({errors})")
-    try:
-        return {"meta": meta_review(reviews, state["paper"].title, runtime.context)}
-    except StructuredOutputError as exc:
-        return {"meta": None, "meta_error": str(exc)}
-
-
-def decide_scores(state: ReviewState, runtime: Runtime[ReviewDeps]) -> dict[str, Any]:
-    """Aggregate the scores and decide by threshold (and calibrator, when there is one)."""
-    scores = aggregate_scores(state["reviews"])
-    deps = runtime.context
-    decision = decide(
-        scores["Overall"].mean, deps.calibration, deps.settings.review.accept_threshold
-    )
-    return {"scores": scores, "decision": decision}
+from reviewer.reviewing import ReviewDeps, reviewer_model
 
 
 def build_review_graph(checkpointer: Any = None) -> Any:
@@ -179,3 +50,68 @@ def build_review_graph(checkpointer: Any = None) -> Any:
     graph.add_edge("write_meta_review", "decide")
     graph.add_edge("decide", END)
     return graph.compile(checkpointer=checkpointer)
+
+
+def graph_config(deps: ReviewDeps) -> dict[str, Any]:
+    """Reviewers run concurrently, as far as their models allow.
+
+    On the one embedded server they run one after another: each reviewer's reflections
+    follow its own review and every reviewer after the first starts on the paper prefix
+    already processed; interleaved, they would evict each other's cache.
+    """
+    settings = deps.settings
+    models = [reviewer_model(settings, i) for i in range(settings.review.num_reviewers)]
+    return run_config(max_concurrency=deps.gateway.max_concurrency("reviewer", models))
+
+
+def checkpointed(checkpointer: Any, thread_id: str) -> bool:
+    """Whether ``thread_id`` already has a review checkpoint (a resumed job)."""
+    config = {"configurable": {"thread_id": thread_id}}
+    return bool(build_review_graph(checkpointer).get_state(config).values)
+
+
+def review_paper(
+    inputs: ReviewInput,
+    deps: ReviewDeps,
+    *,
+    ledger: Ledger | None = None,
+    checkpointer: Any = None,
+    thread_id: str = "review",
+    on_node: Callable[[str], None] | None = None,
+) -> ReviewReport:
+    """Review one paper (a PDF path or text): the report, with the ledger and settings.
+
+    The one way every caller (``reviewer review``, calibration, the paper pipeline, the
+    service) runs the review graph. ``ledger`` records this paper's calls apart (the
+    report's usage is then this paper's alone). With a ``checkpointer`` the run is
+    checkpointed in ``thread_id``: a thread with a pending checkpoint resumes from it
+    (``inputs`` is then not read again), a finished one returns its final state.
+    ``on_node`` hears each node as it finishes.
+    """
+    if ledger is not None:
+        deps = replace(deps, gateway=deps.gateway.with_ledger(ledger))
+    graph = build_review_graph(checkpointer)
+    config = graph_config(deps)
+    start: ReviewInput | None = inputs
+    if checkpointer is not None:
+        config["configurable"] = {"thread_id": thread_id}
+        snapshot = graph.get_state(config)
+        if snapshot.values and not snapshot.next:
+            return assemble_report(dict(snapshot.values), deps, 0.0)
+        start = None if snapshot.next else inputs
+    began = time.perf_counter()
+    state: dict[str, Any] = {}
+    modes = ["updates", "values"]
+    for mode, chunk in graph.stream(start, config, context=deps, stream_mode=modes):
+        if mode == "values":
+            state = chunk
+        elif on_node is not None:
+            for node in chunk:
+                on_node(node)
+    return assemble_report(state, deps, time.perf_counter() - began)
+
+
+def review_alone(inputs: ReviewInput, deps: ReviewDeps) -> ReviewReport:
+    """``review_paper`` with a fresh in-memory ledger: the report counts this paper only
+    (calibration reviews paper after paper with one set of deps)."""
+    return review_paper(inputs, deps, ledger=Ledger())

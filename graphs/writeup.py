@@ -13,12 +13,19 @@ literature and the compiler.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, cast
 
 from langgraph.graph import END, START, StateGraph
 
+from graphs.config import run_config
+from scientist.experiments.models import ExperimentRecord
+from scientist.ideas.models import Idea
+from scientist.ideas.records import PaperRef
 from scientist.writeup.compile_nodes import compile_paper, fallback, finish, fix_compile, shorten
 from scientist.writeup.deps import WriteupDeps
+from scientist.writeup.models import WriteupRecord
 from scientist.writeup.nodes import (
     cite,
     next_sections,
@@ -53,3 +60,44 @@ def build_writeup_graph(checkpointer: Any = None) -> Any:
         graph.add_edge(node, "compile")
     graph.add_edge("finish", END)
     return graph.compile(checkpointer=checkpointer)
+
+
+def graph_config(deps: WriteupDeps) -> dict[str, Any]:
+    """Sections run concurrently, as far as the writer's model allows (one at a time on the
+    embedded server: each section's prompt then starts on the shared context it has
+    already processed)."""
+    rounds = deps.settings.writing
+    limit = 60 + 2 * rounds.citation_rounds + 3 * (rounds.fix_rounds + rounds.shorten_rounds)
+    return run_config(recursion_limit=limit, max_concurrency=deps.gateway.max_concurrency("writer"))
+
+
+def write_paper(
+    idea: Idea,
+    idea_dir: Path,
+    record: ExperimentRecord,
+    deps: WriteupDeps,
+    *,
+    feedback: str | None = None,
+    review: str | None = None,
+    related: Sequence[PaperRef] = (),
+) -> WriteupRecord:
+    """Write, cite, compile and check one paper into ``idea_dir/paper``; return writeup.json.
+
+    ``feedback`` (a co-pilot's note) and ``review`` (a reviewer's text, for one revision of
+    the previous draft in this folder) reach every writer prompt. ``related`` (the papers the
+    idea's novelty check found relevant) join the bibliography and Related Work cites each,
+    whatever the citation model picks. Raises the typed errors of
+    ``scientist.writeup.errors`` for a missing toolchain or template before any model call;
+    a paper that does not compile comes back with ``status="failed"`` and its errors.
+    """
+    inputs = {
+        "idea": idea,
+        "idea_dir": str(idea_dir),
+        "record": record,
+        "feedback": feedback,
+        "review": review,
+        "related": list(related),
+    }
+    state = build_writeup_graph().invoke(inputs, config=graph_config(deps), context=deps)
+    result: WriteupRecord = state["result"]
+    return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console, Group
@@ -19,16 +19,14 @@ from gateway.cli_support import (
     fail,
     print_settings,
     progress_bars,
-    settings_from_flags,
 )
 from gateway.errors import AutoscholarError
-from reviewer.calibration.cli import calibrate_command
-from reviewer.decision import load_calibration
-from reviewer.fewshot import load_fewshot
+from gateway.ledger import Ledger
+from graphs.review import graph_config, review_paper
+from reviewer.calibration.cli import calibrate_command, review_settings
 from reviewer.form import SCORE_FIELDS, ReviewReport
 from reviewer.report import write_outputs
 from reviewer.reviewing import ProgressEvent, ReviewDeps
-from reviewer.run import graph_config, review
 
 app = typer.Typer(help="Review papers with a calibrated LLM ensemble.", no_args_is_help=True)
 out = Console()
@@ -41,33 +39,9 @@ def settings(preset: PresetOpt = None, set_: SetOpt = None) -> None:
     print_settings(preset, set_)
 
 
-def review_settings(preset: str | None, set_: list[str] | None, **flags: Any) -> Settings:
-    """Settings with the review command's shortcut flags applied on top of --set."""
-    pairs = list(set_ or [])
-    names = {
-        "model": "llm.models.reviewer",
-        "reviewers": "review.num_reviewers",
-        "reflections": "review.num_reflections",
-        "fewshot": "review.num_fewshot",
-        "calibration": "review.calibration_path",
-    }
-    pairs += [f"{names[k]}={v}" for k, v in flags.items() if v is not None]
-    if flags.get("model"):
-        pairs.append(f"llm.models.meta_reviewer={flags['model']}")
-    return settings_from_flags(preset, pairs)
-
-
 def build_deps(cfg: Settings) -> ReviewDeps:
     """Gateway, calibration and few-shot examples for these settings."""
-    calibration = (
-        load_calibration(cfg.review.calibration_path) if cfg.review.calibration_path else None
-    )
-    return ReviewDeps(
-        gateway=Gateway.from_settings(cfg),
-        settings=cfg,
-        calibration=calibration,
-        fewshot=load_fewshot(cfg.review.num_fewshot),
-    )
+    return ReviewDeps.from_settings(cfg, Gateway.from_settings(cfg))
 
 
 def _pdfs(path: Path) -> list[Path]:
@@ -138,15 +112,14 @@ def _review_all(papers: list[Path], deps: ReviewDeps, out_dir: Path, *, single: 
                 )
 
             try:
-                report = review(
-                    {"pdf_path": str(pdf)}, replace(deps, on_progress=on_event), ledger_path=None
-                )
+                paper_deps = replace(deps, on_progress=on_event)
+                report = review_paper({"pdf_path": str(pdf)}, paper_deps, ledger=Ledger())
                 return pdf, report, write_outputs(report, target)
             except AutoscholarError as exc:
                 return pdf, exc, {}
 
         # One embedded server answers one request at a time: papers in parallel would only
-        # evict each other's prompt cache (see reviewer.run.graph_config).
+        # evict each other's prompt cache (see graphs.review.graph_config).
         parallel = graph_config(deps) == {}
         workers = min(deps.settings.review.max_concurrent_papers if parallel else 1, len(papers))
         with ThreadPoolExecutor(max_workers=workers) as pool:

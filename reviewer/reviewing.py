@@ -11,8 +11,8 @@ from typing import TypedDict
 from gateway import Gateway, Settings
 from gateway.profiles import OutputProfile
 from gateway.prompts import render
-from reviewer.decision import Calibration
-from reviewer.fewshot import FewshotExample, shown_example
+from reviewer.decision import Calibration, load_calibration
+from reviewer.fewshot import FewshotExample, load_fewshot, shown_example
 from reviewer.form import (
     Excerpt,
     MetaReviewReply,
@@ -47,6 +47,27 @@ class ReviewDeps:
     calibration: Calibration | None = None
     fewshot: list[FewshotExample] = field(default_factory=list)
     on_progress: Callable[[ProgressEvent], None] | None = None
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        gateway: Gateway,
+        *,
+        calibrated: bool = True,
+        on_progress: Callable[[ProgressEvent], None] | None = None,
+    ) -> ReviewDeps:
+        """The deps every caller uses: the calibration file (``review.calibration_path``,
+        unless ``calibrated`` is False: calibration itself needs the raw mean Overall) and
+        ``review.num_fewshot`` few-shot examples."""
+        path = settings.review.calibration_path
+        return cls(
+            gateway=gateway,
+            settings=settings,
+            calibration=load_calibration(path) if path and calibrated else None,
+            fewshot=load_fewshot(settings.review.num_fewshot),
+            on_progress=on_progress,
+        )
 
     def notify(self, event: ProgressEvent) -> None:
         """Report progress if anyone listens."""

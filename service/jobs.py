@@ -20,13 +20,11 @@ from gateway import Gateway, Settings
 from gateway.cache import ResponseCache
 from gateway.errors import AutoscholarError
 from gateway.ledger import Ledger
-from graphs.review import ReviewInput, build_review_graph
-from reviewer.decision import load_calibration
-from reviewer.fewshot import load_fewshot
+from graphs.review import checkpointed, review_paper
 from reviewer.form import ReviewReport
+from reviewer.nodes import ReviewInput
 from reviewer.report import ReportRenderError, write_outputs
 from reviewer.reviewing import ProgressEvent, ReviewDeps
-from reviewer.run import assemble_report, graph_config
 from scientist.runstore import RunPaths
 from service.checkpoints import open_checkpointer
 from service.config import ServicePaths
@@ -110,6 +108,11 @@ class ReviewProgress:
             self.stage = stage
         self.push()
 
+    def on_node(self, node: str) -> None:
+        """A graph node finished: its stage, if it starts a new one."""
+        if node in STAGE_OF_NODE:
+            self.on_stage(STAGE_OF_NODE[node])
+
     def finish(self) -> None:
         """Everything is written."""
         with self._lock:
@@ -138,16 +141,29 @@ class ReviewHandler:
         self.gateway_factory = gateway_factory
 
     def run(self, ctx: JobContext) -> dict[str, Any]:
-        """Run (or resume) the graph, then write review.json/.md/.html/.pdf."""
+        """Run (or resume) the graph, then write review.json/.md/.html/.pdf.
+
+        Under ``max_concurrency=1`` (every reviewer on the one embedded server) LangGraph
+        queues a finished reviewer's checkpoint write behind the next reviewer on its single
+        worker thread, so a kill mid-ensemble re-runs the whole reviewer step on resume; the
+        response cache then answers the calls already made.
+        """
         job, settings = ctx.job, ctx.settings
         progress = ReviewProgress(settings, ctx.report)
-        deps = self._deps(settings, ctx, progress)
-        start = time.perf_counter()
+        ledger = Ledger(ctx.paths.job_dir(job.id) / "ledger.jsonl")
+        gateway = self.gateway_factory(settings).with_ledger(ledger)
+        deps = ReviewDeps.from_settings(settings, gateway, on_progress=progress.on_reviewer)
         inputs = ReviewInput(pdf_path=str(ctx.paths.upload(job.id)))
         with open_checkpointer(ctx.paths.checkpoints) as saver:
-            graph = build_review_graph(checkpointer=saver)
-            state, resumed = run_graph(graph, inputs, job.id, deps, progress)
-            report = assemble_report(state, deps, time.perf_counter() - start)
+            resumed = checkpointed(saver, job.id)
+            progress.on_stage("resuming" if resumed else "reading the paper")
+            report = review_paper(
+                inputs,
+                deps,
+                checkpointer=saver,
+                thread_id=job.id,
+                on_node=progress.on_node,
+            )
             report = report.model_copy(
                 update={"paper": report.paper.model_copy(update={"source": job.params["filename"]})}
             )
@@ -158,19 +174,6 @@ class ReviewHandler:
         progress.finish()
         return {"review": slim.model_dump(mode="json"), "pdf_error": pdf_error, "resumed": resumed}
 
-    def _deps(self, settings: Settings, ctx: JobContext, progress: ReviewProgress) -> ReviewDeps:
-        review = settings.review
-        ledger = Ledger(ctx.paths.job_dir(ctx.job.id) / "ledger.jsonl")
-        return ReviewDeps(
-            gateway=self.gateway_factory(settings).with_ledger(ledger),
-            settings=settings,
-            calibration=load_calibration(review.calibration_path)
-            if review.calibration_path
-            else None,
-            fewshot=load_fewshot(review.num_fewshot),
-            on_progress=progress.on_reviewer,
-        )
-
 
 def write_reports(report: ReviewReport, out_dir: Path) -> str | None:
     """review.json/.md/.html/.pdf; why the PDF is missing when only it failed."""
@@ -179,37 +182,6 @@ def write_reports(report: ReviewReport, out_dir: Path) -> str | None:
     except ReportRenderError as exc:
         return str(exc)
     return None
-
-
-def thread_config(thread_id: str, deps: ReviewDeps) -> dict[str, Any]:
-    """The graph config of one job: its checkpoint thread and the reviewer concurrency.
-
-    Under ``max_concurrency=1`` (every reviewer on the one embedded server) LangGraph
-    queues a finished reviewer's checkpoint write behind the next reviewer on its single
-    worker thread, so a kill mid-ensemble re-runs the whole reviewer step on resume; the
-    response cache then answers the calls already made.
-    """
-    return {"configurable": {"thread_id": thread_id}, **graph_config(deps)}
-
-
-def run_graph(
-    graph: Any, inputs: ReviewInput, thread_id: str, deps: ReviewDeps, progress: ReviewProgress
-) -> tuple[dict[str, Any], bool]:
-    """Run the graph to its end; resume from the thread's checkpoint if it has one.
-
-    Returns the final state and whether a checkpoint was found (a resumed job).
-    """
-    config = thread_config(thread_id, deps)
-    snapshot = graph.get_state(config)
-    if snapshot.values and not snapshot.next:  # finished before the last worker stopped
-        return dict(snapshot.values), True
-    start: ReviewInput | None = None if snapshot.next else inputs
-    progress.on_stage("resuming" if snapshot.next else "reading the paper")
-    for update in graph.stream(start, config, context=deps, stream_mode="updates"):
-        for node in update:
-            if node in STAGE_OF_NODE:
-                progress.on_stage(STAGE_OF_NODE[node])
-    return dict(graph.get_state(config).values), bool(snapshot.next)
 
 
 class RunLauncher(Protocol):

@@ -24,6 +24,7 @@ from gateway.cache import ResponseCache
 from gateway.ledger import Ledger
 from gateway.scripted import ScriptedLLM
 from gateway.types import LLMRequest
+from graphs.paper import STAGE_GRAPHS
 from scientist.experiments.editor import EditResult
 from scientist.experiments.models import GroupResult, ProcessOutcome, RunOutcome
 from scientist.literature.models import Paper, SearchResult, SourceOutcome
@@ -309,6 +310,7 @@ def fake_deps_factory(
         return PipelineDeps(
             settings=settings,
             gateway=gateway,
+            graphs=STAGE_GRAPHS,
             template=load_template(request.template),
             run=run,
             literature=FakeLiterature(),

@@ -10,9 +10,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from gateway import Gateway
-from gateway.cli_support import fail, progress_bars
+from gateway import Gateway, Settings
+from gateway.cli_support import fail, progress_bars, settings_from_flags
 from gateway.errors import AutoscholarError
+from graphs.review import review_alone
 from reviewer.calibration.evaluate import Row
 from reviewer.calibration.fit import CalibratorKind
 from reviewer.calibration.model_reviews import PaperStatus
@@ -23,7 +24,6 @@ from reviewer.calibration.run import (
     calibrate_from_reviews,
     calibrate_with_model,
 )
-from reviewer.fewshot import load_fewshot
 from reviewer.reviewing import ReviewDeps
 
 out = Console()
@@ -107,6 +107,28 @@ def _bad_input(
     return ""
 
 
+def review_settings(
+    preset: str | None,
+    set_: list[str] | None,
+    *,
+    model: str | None = None,
+    reviewers: int | None = None,
+    reflections: int | None = None,
+    fewshot: int | None = None,
+    calibration: Path | None = None,
+) -> Settings:
+    """Settings with the review commands' own flags applied on top of --set."""
+    flags = {
+        "llm.models.reviewer": model,
+        "llm.models.meta_reviewer": model,
+        "review.num_reviewers": reviewers,
+        "review.num_reflections": reflections,
+        "review.num_fewshot": fewshot,
+        "review.calibration_path": str(calibration) if calibration else None,
+    }
+    return settings_from_flags(preset, set_, flags)
+
+
 def model_deps(
     preset: str | None,
     set_: list[str] | None,
@@ -116,9 +138,6 @@ def model_deps(
     reflections: int | None,
 ) -> ReviewDeps:
     """Review dependencies built exactly as ``reviewer review`` builds its settings."""
-    # Imported here, not at the top: reviewer.cli imports this module to register the command.
-    from reviewer.cli import review_settings
-
     cfg = review_settings(preset, set_, model=model, reviewers=reviewers, reflections=reflections)
     if "local" in {cfg.llm.models.reviewer, *cfg.review.models}:
         err.print(
@@ -126,11 +145,7 @@ def model_deps(
             "pipeline; expect figures near chance.[/]"
         )
     # No calibration is loaded: calibration needs the raw mean Overall, not a decision.
-    return ReviewDeps(
-        gateway=Gateway.from_settings(cfg),
-        settings=cfg,
-        fewshot=load_fewshot(cfg.review.num_fewshot),
-    )
+    return ReviewDeps.from_settings(cfg, Gateway.from_settings(cfg), calibrated=False)
 
 
 def _with_progress(options: CalibrateOptions, deps: ReviewDeps) -> Outcome:
@@ -144,7 +159,7 @@ def _with_progress(options: CalibrateOptions, deps: ReviewDeps) -> Outcome:
             else:
                 progress.update(task, description=escape(f"{paper_id}: {status}, {detail}"))
 
-        outcome, _ = calibrate_with_model(options, deps, on_paper)
+        outcome, _ = calibrate_with_model(options, deps, review_alone, on_paper)
     return outcome
 
 

@@ -12,19 +12,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 
 from gateway import Settings
 from gateway.errors import BadRequestError, ContextLengthError, StructuredOutputError
-from graphs.review import NoReviewsError, ReviewInput
 from reviewer.calibration.data import CalibrationPaper
 from reviewer.calibration.errors import CalibrationError
 from reviewer.errors import ReviewInputError
 from reviewer.form import ReviewForm, ReviewReport
+from reviewer.nodes import NoReviewsError, ReviewInput
 from reviewer.reviewing import ReviewDeps
-from reviewer.run import review
 
 # A paper the model cannot review (every reviewer's replies unparseable after re-asks, a prompt
 # that does not fit) is left out and reported; any other error (no server, bad key, budget)
@@ -129,10 +128,20 @@ class ModelReviews:
     wall_time_s: float = 0.0
 
 
+class PaperReviewer(Protocol):
+    """Reviews one paper with its own ledger (the entry point passes the review graph's
+    ``review_paper``; calibration never imports graphs)."""
+
+    def __call__(self, inputs: ReviewInput, deps: ReviewDeps) -> ReviewReport:
+        """The paper's full report."""
+        ...
+
+
 def review_papers(
     papers: list[CalibrationPaper],
     deps: ReviewDeps,
     reviews_dir: Path,
+    review: PaperReviewer,
     on_paper: Callable[[str, PaperStatus, str], None] | None = None,
 ) -> ModelReviews:
     """Review every paper in turn (the embedded server is single-threaded), caching each."""
@@ -140,7 +149,8 @@ def review_papers(
     result = ModelReviews()
     start = time.perf_counter()
     for paper in papers:
-        status, detail = _one(paper, deps, reviews_dir / f"{paper.id}.json", key, result)
+        path = reviews_dir / f"{paper.id}.json"
+        status, detail = _one(paper, deps, review, path, key, result)
         if on_paper is not None:
             on_paper(paper.id, status, detail)
     result.wall_time_s = time.perf_counter() - start
@@ -150,6 +160,7 @@ def review_papers(
 def _one(
     paper: CalibrationPaper,
     deps: ReviewDeps,
+    review: PaperReviewer,
     path: Path,
     key: dict[str, Any],
     result: ModelReviews,

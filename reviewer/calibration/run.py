@@ -31,7 +31,12 @@ from reviewer.calibration.fit import (
     fit_calibrator,
 )
 from reviewer.calibration.metrics import FloatArray
-from reviewer.calibration.model_reviews import ModelReviews, PaperStatus, review_papers
+from reviewer.calibration.model_reviews import (
+    ModelReviews,
+    PaperReviewer,
+    PaperStatus,
+    review_papers,
+)
 from reviewer.calibration.report import CalibrationFile, Figures, write_outputs
 from reviewer.reviewing import ReviewDeps
 
@@ -98,11 +103,13 @@ def calibrate_from_reviews(options: CalibrateOptions, reviews: Path) -> Outcome:
 def calibrate_with_model(
     options: CalibrateOptions,
     deps: ReviewDeps,
+    review: PaperReviewer,
     on_paper: Callable[[str, PaperStatus, str], None] | None = None,
 ) -> tuple[Outcome, ModelReviews]:
-    """Review a sample of the papers' full text (cached per paper), then fit and score."""
+    """Review a sample of the papers' full text with ``review`` (cached per paper), then fit
+    and score."""
     papers = select_papers(load_papers(options.data), options.limit, options.seed)
-    done = review_papers(papers, deps, options.out_dir / "reviews", on_paper)
+    done = review_papers(papers, deps, options.out_dir / "reviews", review, on_paper)
     scores = {pid: r.overall_mean for pid, r in done.records.items()}
     notes = [
         f"{len(done.failures)} paper(s) could not be reviewed and are left out: "
@@ -113,14 +120,14 @@ def calibrate_with_model(
         f"{done.reviewed} paper(s) reviewed and {done.cached} read from "
         f"{options.out_dir / 'reviews'} in {done.wall_time_s:.0f} s"
     )
-    review = deps.settings.review
-    model = ", ".join(review.models) or deps.settings.llm.models.reviewer
+    settings = deps.settings.review
+    model = ", ".join(settings.models) or deps.settings.llm.models.reviewer
     source = ReviewerSource(
-        label=f"{model} ×{review.num_reviewers}, {review.num_reflections} reflections",
+        label=f"{model} ×{settings.num_reviewers}, {settings.num_reflections} reflections",
         model=model,
         settings={
             "preset": deps.settings.preset,
-            "review": review.model_dump(mode="json"),
+            "review": settings.model_dump(mode="json"),
             "llm_models": deps.settings.llm.models.model_dump(),
         },
     )

@@ -17,12 +17,13 @@ from rich.table import Table
 from gateway.cli_support import PresetOpt, SetOpt, fail, progress_bars, settings_from_flags
 from gateway.errors import AutoscholarError
 from gateway.settings import Settings
+from graphs.experiments import run_experiments
 from scientist.experiments.editor import AiderCLI
 from scientist.experiments.feedback import results_table
 from scientist.experiments.inputs import find_idea, idea_folder, template_of
 from scientist.experiments.models import ExperimentRecord
+from scientist.experiments.rounds import ExperimentDeps, ExperimentProgress
 from scientist.experiments.runner import SandboxRunner
-from scientist.experiments.stage import ExperimentDeps, ExperimentProgress, run_experiments
 from scientist.experiments.workspace import BASELINE, make_baseline
 from scientist.ideas.models import Idea
 from scientist.runstore import open_run

@@ -16,9 +16,9 @@ from gateway import Gateway, Settings
 from gateway.cli_support import PresetOpt, SetOpt, fail, progress_bars, settings_from_flags
 from gateway.errors import AutoscholarError
 from gateway.report import summary_table
+from graphs.ideas import run_ideas
 from scientist.ideas.deps import IdeasDeps, IdeasProgress
-from scientist.ideas.records import SORT_KEYS, IdeasFile, SortKey, sort_value
-from scientist.ideas.stage import run_ideas, save_ideas
+from scientist.ideas.records import SORT_KEYS, IdeasFile, SortKey, save_ideas, sort_value
 from scientist.literature.factory import build_literature, index_path
 from scientist.runstore import new_run
 from scientist.template import Template, load_template

@@ -8,6 +8,7 @@ model's reply must meet come from its output profile: ``idea_reply(profile)``,
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
@@ -259,3 +260,15 @@ class IdeasFile(BaseModel):
 def sort_value(record: IdeaRecord, key: SortKey) -> float:
     """The value ``--sort-by`` orders records by."""
     return record.overall if key == "overall" else float(getattr(record.idea, key))
+
+
+def save_ideas(ideas: IdeasFile, path: Path) -> Path:
+    """Write ``ideas.json`` (parents created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(ideas.model_dump_json(indent=2), encoding="utf-8")
+    return path
+
+
+def load_ideas(path: Path) -> IdeasFile:
+    """Read an ``ideas.json`` back."""
+    return IdeasFile.model_validate_json(path.read_text(encoding="utf-8"))

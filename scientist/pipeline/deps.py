@@ -17,12 +17,29 @@ from scientist.template import Template
 if TYPE_CHECKING:
     from reviewer.decision import Calibration
     from reviewer.fewshot import FewshotExample
+    from reviewer.form import ReviewReport
     from scientist.experiments.editor import CodeEditor
+    from scientist.experiments.models import ExperimentRecord
     from scientist.experiments.runner import Runner
+    from scientist.ideas.records import IdeasFile
     from scientist.literature.models import Literature
     from scientist.writeup.compile import LatexCompiler
+    from scientist.writeup.models import WriteupRecord
 
 Copilot = Callable[[CopilotRequest], CopilotReply]
+
+
+@dataclass(frozen=True)
+class StageGraphs:
+    """The stage graphs the paper graph's nodes run, one call each (``graphs.paper``'s
+    ``STAGE_GRAPHS``: the runners of graphs/ideas.py, experiments.py, writeup.py and
+    review.py). Passed in, so the pipeline's nodes never import graphs; each inner graph
+    checkpoints under the paper graph's checkpointer, in the calling node's namespace."""
+
+    ideas: Callable[..., IdeasFile]
+    experiments: Callable[..., ExperimentRecord]
+    writeup: Callable[..., WriteupRecord]
+    review: Callable[..., ReviewReport]
 
 
 @dataclass
@@ -31,6 +48,7 @@ class PipelineDeps:
 
     settings: Settings
     gateway: Gateway
+    graphs: StageGraphs
     template: Template
     run: RunPaths
     literature: Literature

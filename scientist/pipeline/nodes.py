@@ -35,6 +35,7 @@ from scientist.pipeline.models import (
     StageUsage,
 )
 from scientist.pipeline.state import IdeaState, PaperState
+from scientist.writeup.models import WriteupRecord
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -279,7 +280,7 @@ def write(
         deps,
         "writeup",
         lambda: stages.write_paper(deps, idea, record, feedback),
-        stages.writeup_type(),
+        WriteupRecord,
     )
     if _failed(outcome) or writeup is None:
         return Command(goto="finish", update={"outcome": outcome})

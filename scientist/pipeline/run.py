@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -25,9 +26,12 @@ import scientist.writeup.results
 from gateway import Gateway, Settings
 from gateway.cache import ResponseCache
 from gateway.ledger import Ledger
-from gateway.settings import load_settings
-from graphs.paper import build_paper_graph
+from gateway.settings import load_settings, parse_assignments
+from graphs.paper import STAGE_GRAPHS, build_paper_graph
+from reviewer.decision import load_calibration
+from reviewer.fewshot import load_fewshot
 from scientist.errors import RunStoreError
+from scientist.experiments.editor import AiderCLI
 from scientist.experiments.models import (
     ExperimentRecord,
     FigureNote,
@@ -35,7 +39,9 @@ from scientist.experiments.models import (
     RoundRecord,
     RunOutcome,
 )
+from scientist.experiments.runner import SandboxRunner
 from scientist.ideas.models import Idea
+from scientist.literature import build_literature
 from scientist.pipeline import stages
 from scientist.pipeline.deps import Copilot, PipelineDeps
 from scientist.pipeline.models import (
@@ -47,6 +53,7 @@ from scientist.pipeline.models import (
 )
 from scientist.runstore import RunPaths, new_run, open_run
 from scientist.template import load_template
+from scientist.writeup.html import compiler_for
 
 THREAD: RunnableConfig = {"configurable": {"thread_id": "paper"}}
 
@@ -98,24 +105,16 @@ class RunRequest:
 
 def settings_for(preset: str, overrides: list[str]) -> Settings:
     """Settings from a preset and ``--set`` pairs (the environment applies too)."""
-    from gateway.settings import parse_assignments
-
     return load_settings(preset, parse_assignments(overrides))
 
 
 def real_deps(settings: Settings, run: RunPaths, request: RunRequest) -> PipelineDeps:
     """Deps with the real gateway, literature cascade, Aider, sandbox runner and latexmk."""
-    from reviewer.decision import load_calibration
-    from reviewer.fewshot import load_fewshot
-    from scientist.experiments.editor import AiderCLI
-    from scientist.experiments.runner import SandboxRunner
-    from scientist.literature import build_literature
-    from scientist.writeup.stage import compiler_for
-
     review = settings.review
     return PipelineDeps(
         settings=settings,
         gateway=run_gateway(settings, run),
+        graphs=STAGE_GRAPHS,
         template=load_template(request.template),
         run=run,
         literature=build_literature(settings),
@@ -254,8 +253,6 @@ def resume_pipeline(
     deps_factory: Callable[..., PipelineDeps] | None = None,
 ) -> tuple[RunPaths, RunManifest]:
     """Continue a run folder from its last checkpoint, with the settings it started with."""
-    from pathlib import Path
-
     run = open_run(Path(path))
     if not run.run_json.is_file() or not run.checkpoints.is_file():
         raise RunStoreError(

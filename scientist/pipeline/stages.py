@@ -20,20 +20,25 @@ from gateway.errors import AutoscholarError
 from gateway.ledger import Ledger
 from gateway.settings import Settings
 from gateway.types import LedgerEntry
+from reviewer.form import ReviewReport
+from reviewer.report import write_outputs
+from reviewer.reviewing import ReviewDeps
 from scientist.experiments.models import ExperimentRecord
+from scientist.experiments.rounds import ExperimentDeps
+from scientist.ideas.deps import IdeasDeps
 from scientist.ideas.models import Idea
 from scientist.ideas.records import IdeaRecord, IdeasFile
 from scientist.pipeline.deps import PipelineDeps
 from scientist.pipeline.models import IdeaOutcome, RunManifest, RunStatus
 from scientist.writeup.deps import WriteupDeps
+from scientist.writeup.inputs import read_related
+from scientist.writeup.models import WriteupRecord
 
 T = TypeVar("T")
 
 if TYPE_CHECKING:
-    from reviewer.form import ReviewReport
     from scientist.ideas.records import PaperRef
     from scientist.pipeline.state import PaperState
-    from scientist.writeup.stage import WriteupRecord
 
 
 def idea_ledger(deps: PipelineDeps, name: str) -> Ledger:
@@ -43,11 +48,8 @@ def idea_ledger(deps: PipelineDeps, name: str) -> Ledger:
 
 def run_ideas(deps: PipelineDeps, feedback: str | None) -> IdeasFile:
     """The ideas stage; writes ideas.json."""
-    from scientist.ideas.stage import IdeasDeps
-    from scientist.ideas.stage import run_ideas as run_stage
-
     stage_deps = IdeasDeps(gateway=deps.gateway, settings=deps.settings, literature=deps.literature)
-    ideas = run_stage(deps.template, stage_deps, feedback=feedback)
+    ideas = deps.graphs.ideas(deps.template, stage_deps, feedback=feedback)
     deps.run.ideas_json.write_text(ideas.model_dump_json(indent=2), encoding="utf-8")
     return ideas
 
@@ -121,12 +123,9 @@ def _score(idea: Idea, rank_by: str) -> int:
 
 def run_experiments(deps: PipelineDeps, idea: Idea, feedback: str | None) -> ExperimentRecord:
     """The experiment stage in the idea's folder; writes experiments.json."""
-    from scientist.experiments.stage import ExperimentDeps
-    from scientist.experiments.stage import run_experiments as run_stage
-
     folder = deps.run.idea(idea.Name).root
     stage_deps = ExperimentDeps(settings=deps.settings, editor=deps.editor, runner=deps.runner)
-    record = run_stage(idea, folder, deps.template, stage_deps, feedback=feedback)
+    record = deps.graphs.experiments(idea, folder, deps.template, stage_deps, feedback=feedback)
     record_coder_usage(idea_ledger(deps, idea.Name), record, deps.settings.llm.models.coder)
     return record
 
@@ -195,13 +194,6 @@ def clear_done(deps: PipelineDeps, name: str, stage: str) -> None:
     _marker(deps, name, stage).unlink(missing_ok=True)
 
 
-def writeup_type() -> type[WriteupRecord]:
-    """The write-up stage's record type (imported late: the stage pulls in LaTeX helpers)."""
-    from scientist.writeup.stage import WriteupRecord
-
-    return WriteupRecord
-
-
 def experiment_summary(record: ExperimentRecord) -> str:
     """A few lines for the co-pilot: rounds, statuses, the last results."""
     lines = [f"baseline: {record.baseline.status}"]
@@ -228,8 +220,6 @@ def _writeup_deps(deps: PipelineDeps, idea: Idea) -> WriteupDeps:
 
 def related_papers(deps: PipelineDeps, idea: Idea) -> list[PaperRef]:
     """The papers the idea's novelty check found relevant (ideas.json); Related Work cites them."""
-    from scientist.writeup.inputs import read_related
-
     fallback = deps.settings.writing.novelty_citations
     return read_related(deps.run.ideas_json, idea.Name, fallback)
 
@@ -238,10 +228,8 @@ def write_paper(
     deps: PipelineDeps, idea: Idea, record: ExperimentRecord, feedback: str | None
 ) -> WriteupRecord:
     """The write-up stage; paper/ with paper.tex, references.bib, paper.pdf, writeup.json."""
-    from scientist.writeup.stage import write_paper as write_stage
-
     folder = deps.run.idea(idea.Name).root
-    result = write_stage(
+    result = deps.graphs.writeup(
         idea,
         folder,
         record,
@@ -265,15 +253,7 @@ def recompile(deps: PipelineDeps, idea: Idea, tex: str) -> None:
 
 def review_paper(deps: PipelineDeps, idea: Idea, *, revision: bool) -> ReviewReport:
     """The reviewer ensemble on the idea's paper.pdf; writes review/ (or review_revised/)."""
-    import time
-
-    from graphs.review import build_review_graph
-    from reviewer.report import write_outputs
-    from reviewer.reviewing import ReviewDeps
-    from reviewer.run import assemble_report, graph_config
-
     paths = deps.run.idea(idea.Name)
-    pdf = paths.paper_pdf
     out_dir = paths.review_dir if not revision else paths.root / "review_revised"
     review_deps = ReviewDeps(
         gateway=deps.idea_gateway(idea.Name),
@@ -281,11 +261,7 @@ def review_paper(deps: PipelineDeps, idea: Idea, *, revision: bool) -> ReviewRep
         calibration=deps.calibration,
         fewshot=deps.fewshot,
     )
-    start = time.perf_counter()
-    state = build_review_graph().invoke(
-        {"pdf_path": str(pdf)}, config=graph_config(review_deps), context=review_deps
-    )
-    report = assemble_report(state, review_deps, time.perf_counter() - start)
+    report = deps.graphs.review({"pdf_path": str(paths.paper_pdf)}, review_deps)
     write_outputs(report, out_dir)
     return report
 
@@ -310,12 +286,10 @@ def improve_paper(deps: PipelineDeps, idea: Idea, record: ExperimentRecord) -> R
     The first version is copied to paper_original/ (review/ stays); the revision is written
     to paper/ and its review to review_revised/.
     """
-    from scientist.writeup.stage import write_paper as write_stage
-
     paths = deps.run.idea(idea.Name)
     shutil.copytree(paths.paper_dir, paths.root / "paper_original", dirs_exist_ok=True)
     review_md = (paths.review_dir / "review.md").read_text(encoding="utf-8")
-    write_stage(
+    deps.graphs.writeup(
         idea,
         paths.root,
         record,

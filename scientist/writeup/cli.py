@@ -13,13 +13,14 @@ from gateway import Gateway, Settings
 from gateway.cli_support import PresetOpt, SetOpt, fail, progress_bars, settings_from_flags
 from gateway.errors import AutoscholarError
 from gateway.report import summary_table
+from graphs.writeup import write_paper
 from scientist.literature.models import Literature
 from scientist.runstore import open_run
 from scientist.writeup.deps import WriteupDeps, WriteupEvent
+from scientist.writeup.html import compiler_for
 from scientist.writeup.inputs import WriteupTarget, read_related, writeup_targets
 from scientist.writeup.models import WriteupRecord
 from scientist.writeup.sections import SECTIONS
-from scientist.writeup.stage import compiler_for, write_paper
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)

@@ -15,7 +15,13 @@ import time
 from pathlib import Path
 
 from scientist.writeup.bib import BibEntry, parse_bib
-from scientist.writeup.compile import CompileResult, LintWarning, LogError
+from scientist.writeup.compile import (
+    CompileResult,
+    LatexCompiler,
+    LatexmkCompiler,
+    LintWarning,
+    LogError,
+)
 from scientist.writeup.errors import ToolchainMissingError
 
 CSS = """
@@ -322,3 +328,8 @@ class WeasyprintCompiler:
     def lint(self, folder: Path, tex_name: str) -> list[LintWarning]:
         """No linter for the HTML path."""
         return []
+
+
+def compiler_for(engine: str) -> LatexCompiler:
+    """The compiler seam for ``--pdf-engine``: latexmk, or weasyprint from HTML."""
+    return WeasyprintCompiler() if engine == "weasyprint" else LatexmkCompiler()

@@ -9,6 +9,7 @@ import pytest
 from gateway import Gateway
 from gateway.local import LocalServer
 from gateway.settings import Settings
+from graphs.review import review_alone
 from reviewer.calibration.run import CalibrateOptions, calibrate_with_model
 from reviewer.decision import load_calibration
 from reviewer.reviewing import ReviewDeps
@@ -29,7 +30,7 @@ def test_calibrate_reviews_papers_with_the_embedded_model(
     options = CalibrateOptions(
         data=PAPERS, out_dir=tmp_path, limit=6, n_resamples=200, human_draws=2
     )
-    outcome, done = calibrate_with_model(options, deps)
+    outcome, done = calibrate_with_model(options, deps, review_alone)
     # The 135M model now and then fails the review form (twice in a row): that paper is
     # recorded as failed and the calibration goes on with the others (6 papers, stratified,
     # so one failure still leaves two of each decision for cross-validation).

@@ -15,10 +15,11 @@ import pytest
 
 from gateway.local import LocalServer
 from gateway.settings import Settings
+from graphs.experiments import run_experiments
 from scientist.experiments.editor import DEFAULT_AIDER, AiderCLI
 from scientist.experiments.models import ExperimentRecord
+from scientist.experiments.rounds import ExperimentDeps
 from scientist.experiments.runner import SandboxRunner
-from scientist.experiments.stage import ExperimentDeps, run_experiments
 from scientist.ideas.models import Idea
 from scientist.template import SHIPPED_TEMPLATES, load_template
 

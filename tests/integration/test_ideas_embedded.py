@@ -10,9 +10,10 @@ import pytest
 from gateway import Gateway
 from gateway.local import LocalServer
 from gateway.settings import Settings
+from graphs.ideas import run_ideas
 from scientist.ideas.deps import IdeasDeps
 from scientist.ideas.novelty import check_novelty
-from scientist.ideas.stage import load_ideas, run_ideas, save_ideas
+from scientist.ideas.records import load_ideas, save_ideas
 from scientist.literature.factory import build_literature
 from scientist.literature.offline import build_index
 from scientist.template import load_template, shipped_templates

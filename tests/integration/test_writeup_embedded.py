@@ -13,13 +13,14 @@ from pypdf import PdfReader
 from gateway import Gateway
 from gateway.local import LocalServer
 from gateway.settings import Settings, load_settings
+from graphs.writeup import write_paper
 from scientist.literature.factory import build_literature
 from scientist.literature.offline import build_index
 from scientist.writeup.bib import parse_bib
 from scientist.writeup.compile import LatexmkCompiler
+from scientist.writeup.deps import WriteupDeps
 from scientist.writeup.latex import cite_keys
 from scientist.writeup.sections import SECTIONS
-from scientist.writeup.stage import WriteupDeps, write_paper
 from tests.fixtures.writeup.idea_folder import load_idea, load_record, make_idea_folder
 
 pytestmark = [

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from gateway import Gateway, ScriptedLLM, Settings
 from gateway.types import LLMRequest
+from graphs.review import review_alone
 from reviewer.calibration.cli import calibrate_command
 from reviewer.calibration.errors import CalibrationError
 from reviewer.calibration.run import CalibrateOptions, calibrate_from_reviews, calibrate_with_model
@@ -103,13 +104,13 @@ def test_model_mode_caches_each_paper_and_resumes_without_calls(
     make_settings: SettingsFactory, tmp_path: Path
 ) -> None:
     deps, script = _deps(make_settings)
-    outcome, done = calibrate_with_model(_options(tmp_path, limit=8), deps)
+    outcome, done = calibrate_with_model(_options(tmp_path, limit=8), deps, review_alone)
     assert done.reviewed == 8 and done.cached == 0 and len(script.requests) == 16
     cached = sorted(p.name for p in (tmp_path / "reviews").iterdir())
     assert len(cached) == 8 and all(name.endswith(".json") for name in cached)
     assert load_calibration(outcome.paths["calibration"]).threshold == 5.5
     again, script_again = _deps(make_settings)
-    second, done_again = calibrate_with_model(_options(tmp_path, limit=8), again)
+    second, done_again = calibrate_with_model(_options(tmp_path, limit=8), again, review_alone)
     assert done_again.cached == 8 and script_again.requests == []
     assert second.rows[0].metrics == outcome.rows[0].metrics
 
@@ -118,10 +119,10 @@ def test_cached_reviews_from_other_settings_are_refused(
     make_settings: SettingsFactory, tmp_path: Path
 ) -> None:
     deps, _ = _deps(make_settings)
-    calibrate_with_model(_options(tmp_path, limit=4), deps)
+    calibrate_with_model(_options(tmp_path, limit=4), deps, review_alone)
     other, _ = _deps(make_settings, reviewers=2)
     with pytest.raises(CalibrationError, match="other settings"):
-        calibrate_with_model(_options(tmp_path, limit=4), other)
+        calibrate_with_model(_options(tmp_path, limit=4), other, review_alone)
 
 
 def test_a_paper_the_model_cannot_review_is_left_out_and_noted(
@@ -135,7 +136,7 @@ def test_a_paper_the_model_cannot_review_is_left_out_and_noted(
 
     settings = make_settings("debug", review={"num_reviewers": 1, "num_reflections": 0})
     deps = ReviewDeps(gateway=Gateway(settings, backend=ScriptedLLM(flaky)), settings=settings)
-    outcome, done = calibrate_with_model(_options(tmp_path), deps)
+    outcome, done = calibrate_with_model(_options(tmp_path), deps, review_alone)
     assert list(done.failures) == [_ids()[0]] and outcome.rows[0].n == 19
     assert any("could not be reviewed" in note for note in outcome.notes)
 

@@ -12,9 +12,10 @@ import pytest
 from pypdf import PdfReader
 
 from gateway import Gateway, ScriptedLLM, Settings
+from graphs.writeup import write_paper
 from scientist.writeup.compile import LatexmkCompiler, latex_environment
+from scientist.writeup.deps import WriteupDeps
 from scientist.writeup.latex import clean_model_latex, strip_forbidden
-from scientist.writeup.stage import WriteupDeps, write_paper
 from tests.fixtures.writeup.fake_literature import FakeLiterature
 from tests.fixtures.writeup.idea_folder import (
     draw_figures,

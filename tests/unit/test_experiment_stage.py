@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from gateway.settings import Settings
+from graphs.experiments import run_experiments
 from scientist.experiments.editor import EditResult
 from scientist.experiments.models import ExperimentRecord, ProcessOutcome, RunOutcome
+from scientist.experiments.rounds import ExperimentDeps, ExperimentProgress
 from scientist.experiments.runner import SandboxLimits, SandboxRunner
-from scientist.experiments.stage import ExperimentDeps, ExperimentProgress, run_experiments
 from scientist.experiments.workspace import make_baseline
 from scientist.ideas.models import Idea
 from scientist.template import Template, load_template

@@ -14,13 +14,13 @@ from gateway import Gateway, ScriptedLLM, Settings
 from gateway.errors import LLMError
 from gateway.prompts import render, template_variables
 from gateway.types import LLMRequest
+from graphs.ideas import run_ideas
 from scientist.cli import app
 from scientist.demo import run_demo
 from scientist.ideas.deps import IdeasDeps, IdeasProgress
 from scientist.ideas.generate import PROMPTS, find_duplicate, shown_code
 from scientist.ideas.models import Idea, IdeaBatch, idea_form
-from scientist.ideas.records import idea_reply, novelty_reply
-from scientist.ideas.stage import load_ideas, run_ideas, save_ideas
+from scientist.ideas.records import idea_reply, load_ideas, novelty_reply, save_ideas
 from scientist.template import Template, TemplatePrompt
 from tests.fakes_literature import StaticLiterature, make_paper
 
@@ -377,8 +377,7 @@ def test_cli_writes_ideas_json_and_prints_tables(
 def test_graph_runs_with_a_checkpointer(make_settings: SettingsFactory, tmp_path: Path) -> None:
     from langgraph.checkpoint.memory import InMemorySaver
 
-    from graphs.ideas import build_ideas_graph
-    from scientist.ideas.stage import graph_config
+    from graphs.ideas import build_ideas_graph, graph_config
 
     turns: list[Turn] = [
         reply("a_idea"),

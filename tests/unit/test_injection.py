@@ -12,6 +12,7 @@ import pytest
 from pypdf import PdfReader
 
 from gateway import Gateway, ScriptedLLM, Settings
+from graphs.review import review_alone as review
 from reviewer.form import InjectionFlag
 from reviewer.injection import (
     REDACTION,
@@ -23,7 +24,6 @@ from reviewer.injection import (
 )
 from reviewer.pdf_text import extract_paper
 from reviewer.reviewing import ReviewDeps
-from reviewer.run import review
 from tests.fixtures.make_pdfs import (
     HARMLESS_HIDDEN,
     INJECTION,

@@ -277,7 +277,7 @@ def test_sigkill_then_resume_with_the_cache_pays_for_no_call_twice(
 def test_every_model_in_the_stage_graphs_states_may_be_checkpointed() -> None:
     """A state field of a type missing from CHECKPOINT_TYPES comes back from a checkpoint
     as a plain dict, and the resumed stage crashes on it."""
-    from graphs.review import ReviewState
+    from reviewer.nodes import ReviewState
     from scientist.pipeline.run import CHECKPOINT_TYPES
     from scientist.pipeline.state import IdeaState, PaperState
     from scientist.writeup.state import WriteupState

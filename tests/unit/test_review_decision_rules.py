@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from gateway import Gateway, ScriptedLLM, Settings
 from gateway.errors import SettingsError
 from gateway.types import LLMRequest
+from graphs.review import review_alone as review
 from reviewer.decision import (
     Calibration,
     IsotonicCalibrator,
@@ -28,7 +29,6 @@ from reviewer.decision import (
 )
 from reviewer.form import ReviewForm, meta_review_reply, reflection_reply, review_form
 from reviewer.reviewing import ReviewDeps
-from reviewer.run import review
 from tests.unit.review_script import obedient_reviewer, review_json, schema_name
 
 SettingsFactory = Callable[..., Settings]

@@ -10,9 +10,9 @@ import pytest
 
 from gateway import Gateway, ScriptedLLM, Settings
 from gateway.types import LLMRequest
+from graphs.review import review_alone as review
 from reviewer.decision import Calibration, LogisticCalibrator, decide, load_calibration
 from reviewer.reviewing import ReviewDeps, excerpt_budget
-from reviewer.run import review
 from tests.unit.review_script import obedient_reviewer, review_json, schema_name
 
 SettingsFactory = Callable[..., Settings]
@@ -168,7 +168,7 @@ def test_meta_review_failure_keeps_the_reviews(make_settings: SettingsFactory) -
 
 
 def test_all_reviewers_failing_is_an_error(make_settings: SettingsFactory) -> None:
-    from graphs.review import NoReviewsError
+    from reviewer.nodes import NoReviewsError
 
     deps = _deps(make_settings, ScriptedLLM(lambda request: "nope"), num_reflections=0)
     with pytest.raises(NoReviewsError, match="every reviewer failed"):
@@ -178,7 +178,7 @@ def test_all_reviewers_failing_is_an_error(make_settings: SettingsFactory) -> No
 def test_reviewers_run_concurrently_except_on_the_one_embedded_server(
     make_settings: SettingsFactory,
 ) -> None:
-    from reviewer.run import graph_config
+    from graphs.review import graph_config
 
     script = ScriptedLLM([])
     assert graph_config(_deps(make_settings, script)) == {"max_concurrency": 1}

@@ -13,12 +13,13 @@ import pytest
 from gateway import Gateway, ScriptedLLM, Settings
 from gateway.settings import load_settings
 from gateway.types import LLMRequest
+from graphs.writeup import write_paper
 from scientist.literature.models import Paper
 from scientist.writeup.compile import LatexmkCompiler
+from scientist.writeup.deps import WriteupDeps
 from scientist.writeup.errors import TemplateCompileError, ToolchainMissingError
 from scientist.writeup.html import WeasyprintCompiler
 from scientist.writeup.models import WriteupRecord, citation_queries
-from scientist.writeup.stage import WriteupDeps, write_paper
 from tests.fixtures.writeup.fake_literature import FakeLiterature
 from tests.fixtures.writeup.idea_folder import load_idea, load_record, make_idea_folder
 from tests.fixtures.writeup.script import GOOD, WriterScript
