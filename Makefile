@@ -35,7 +35,7 @@ bench: setup
 	done
 
 # Mutation testing of the core modules (docs/MUTATION.md); minutes per module, so not part of
-# `make test`. MODULES="reviewer/decision.py gateway/*" picks modules; SURVIVORS=1 prints the
+# `make test`. MODULES="reviewer/review/decision.py gateway/*" picks modules; SURVIVORS=1 prints the
 # surviving mutants' diffs (set -f: the driver expands the globs). Each run works in scratch
 # copies of its own, so runs may overlap.
 MODULES ?=
@@ -45,6 +45,7 @@ mutation: $(STAMP)/venv
 lint: setup
 	$(BIN)/ruff check gateway scientist reviewer graphs service tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 setup: system-deps $(STAMP)/venv $(STAMP)/aider
 

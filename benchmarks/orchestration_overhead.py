@@ -29,11 +29,11 @@ from gateway import Gateway
 from gateway.ledger import Ledger
 from gateway.scripted import ScriptedLLM
 from graphs.paper import STAGE_GRAPHS
+from scientist.ideas.template import load_template
 from scientist.pipeline import stages
 from scientist.pipeline.deps import PipelineDeps
-from scientist.pipeline.run import RunRequest, run_pipeline, settings_for
+from scientist.runs.run import RunRequest, run_pipeline, settings_for
 from scientist.runstore import new_run
-from scientist.template import load_template
 from tests.pipeline_support import (
     ROOT,
     FakeCompiler,

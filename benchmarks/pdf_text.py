@@ -1,9 +1,9 @@
-"""Pages per second of ``reviewer.pdf_text.extract_paper`` on the sample papers.
+"""Pages per second of ``reviewer.review.pdf_text.extract_paper`` on the sample papers.
 
 Each PDF in ``../shared/data/papers`` (relative to the repository) is extracted ``--repeats``
 times (default 3) after one warm-up; the median time per file gives its pages/s, and the
 total pages over the summed medians gives the overall figure. The hidden-text check
-(``reviewer.injection.find_hidden_text``), a second pass over the same pages, is timed the
+(``reviewer.review.injection.find_hidden_text``), a second pass over the same pages, is timed the
 same way. Prints a table and, as the last stdout line, one JSON object; when the sample
 folder is absent it prints a message and ``{"skipped": reason}``.
 """
@@ -19,8 +19,8 @@ from typing import Any
 from _common import emit_json, fmt, make_console, median
 from rich.table import Table
 
-from reviewer.injection import find_hidden_text
-from reviewer.pdf_text import extract_paper
+from reviewer.review.injection import find_hidden_text
+from reviewer.review.pdf_text import extract_paper
 
 PAPERS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "papers"
 

@@ -25,9 +25,9 @@ from benchmarks._common import chat_completion_body, emit_json, make_console, ve
 from gateway import Gateway, load_settings
 from gateway._litellm import load_litellm
 from graphs.review import build_review_graph
-from reviewer.nodes import assemble_report
-from reviewer.pdf_text import extract_paper
-from reviewer.reviewing import ReviewDeps
+from reviewer.review.nodes import assemble_report
+from reviewer.review.pdf_text import extract_paper
+from reviewer.review.reviewing import ReviewDeps
 from tests.unit.review_script import review_json
 
 LATENCY_S = 0.2

@@ -4,8 +4,9 @@ Both sides use The AI Scientist's configuration (5 reviewers, 5 reflection round
 few-shot example, a meta-review) on the 6 sample papers in ``../shared/data/papers``, priced
 with litellm's bundled price map for ``gpt-4o`` (input, cached input, output per token).
 
-**Ours.** Our review graph (``graphs.review``: ``reviewer.pdf_text``, the injection check,
-``reviewer.excerpt``, ``reviewer.fewshot``, ``reviewer.reviewing.review_messages``, the
+**Ours.** Our review graph (``graphs.review``: ``reviewer.review.pdf_text``, the injection check,
+``reviewer.review.excerpt``, ``reviewer.review.fewshot``,
+``reviewer.review.reviewing.review_messages``, the
 reflection and meta-review prompts, the gateway's structured-output instruction) runs on each
 PDF with settings ``review.num_reviewers=5, num_reflections=5, num_fewshot=1`` and
 ``openai/gpt-4o`` as reviewer and meta-reviewer (the ``full`` profile). A recording backend
@@ -67,9 +68,9 @@ from gateway._litellm import load_litellm
 from gateway.prompts import render
 from gateway.types import ChatMessage, LLMRequest, LLMResponse
 from graphs.review import build_review_graph
-from reviewer.fewshot import load_fewshot
-from reviewer.form import ReviewForm
-from reviewer.reviewing import PROMPTS, ReviewDeps, system_prompt
+from reviewer.review.fewshot import load_fewshot
+from reviewer.review.form import ReviewForm
+from reviewer.review.reviewing import PROMPTS, ReviewDeps, system_prompt
 from tests.fixtures.build_gpt4o_reviews import review_from_ai_scientist
 
 MODEL = "openai/gpt-4o"

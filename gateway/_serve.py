@@ -35,6 +35,7 @@ def main() -> None:
     if parent is not None:
         threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     if grammar_last:
+        # Lazy: _sampling loads llama_cpp, the optional embedded-model dependency.
         from gateway._sampling import install
 
         install()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from gateway._litellm import load_litellm
 from gateway.errors import (
     AuthenticationFailedError,
     BadRequestError,
@@ -36,8 +37,6 @@ def _status_of(exc: Exception) -> int | None:
 
 def classify_litellm_error(exc: Exception, model: str) -> LLMError:
     """Map a litellm/openai exception to our typed errors (transient or permanent)."""
-    from gateway._litellm import load_litellm
-
     litellm = load_litellm()
 
     name = type(exc).__name__
@@ -82,8 +81,6 @@ class LiteLLMBackend:
 
     def generate(self, request: LLMRequest) -> LLMResponse:
         """Call ``litellm.completion`` once and normalise the reply."""
-        from gateway._litellm import load_litellm
-
         litellm = load_litellm()
 
         kwargs: dict[str, Any] = {
@@ -110,8 +107,6 @@ class LiteLLMBackend:
 
 def provider_of(model: str) -> str | None:
     """litellm's provider for ``model`` (``anthropic``, ``openai``...), None if it has none."""
-    from gateway._litellm import load_litellm
-
     try:
         return str(load_litellm().get_llm_provider(model=model)[1])
     except Exception:  # litellm raises bare Exceptions for strings it cannot route
@@ -184,8 +179,6 @@ def price(
     ``prompt_tokens`` counts every prompt token; of those, ``cache_read`` are priced at the
     provider's cache-read rate and ``cache_write`` at its cache-write rate.
     """
-    from gateway._litellm import load_litellm
-
     litellm = load_litellm()
 
     try:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
 
+from gateway._litellm import load_litellm
 from gateway.backends import Backend, LiteLLMBackend, price
 from gateway.cache import ResponseCache, cache_key
 from gateway.errors import (
@@ -144,8 +145,6 @@ class Gateway:
         """The model's input context window (the embedded server's ``n_ctx`` for ``local``)."""
         if model == "local":
             return self.settings.local.n_ctx
-        from gateway._litellm import load_litellm
-
         try:
             info = load_litellm().get_model_info(model)
         except Exception:  # litellm does not know the model: assume a modest window
@@ -300,8 +299,6 @@ class Gateway:
             or request.model in self._checked_keys
         ):
             return
-        from gateway._litellm import load_litellm
-
         litellm = load_litellm()
 
         try:
@@ -362,8 +359,6 @@ def _truncation_note(reply: LLMResponse) -> str:
 
 def estimate_prompt_tokens(request: LLMRequest) -> int:
     """Prompt tokens by litellm's counter (tiktoken for unknown models), for budget checks."""
-    from gateway._litellm import load_litellm
-
     litellm = load_litellm()
 
     messages = [m.wire() for m in request.messages]

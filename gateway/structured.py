@@ -16,6 +16,8 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from gateway._litellm import load_litellm
+
 StructuredMode = Literal["llamacpp_schema", "json_schema", "json_object"]
 MAX_ENUM_SPAN = 101
 # llama.cpp expands maxLength/maxItems into nested optional rules and refuses a repetition whose
@@ -32,8 +34,6 @@ def structured_mode(model: str, overrides: dict[str, StructuredMode]) -> Structu
         return overrides[model]
     if model == "local":
         return "llamacpp_schema"
-    from gateway._litellm import load_litellm
-
     litellm = load_litellm()
 
     try:

@@ -33,7 +33,7 @@ from scientist.experiments.rounds import (
     prepare,
 )
 from scientist.ideas.models import Idea
-from scientist.template import Template
+from scientist.ideas.template import Template
 
 # prepare, baseline, finish, plus one step per coding, plot and notes round.
 FIXED_STEPS = 8

@@ -29,7 +29,7 @@ from scientist.ideas.nodes import (
     settle,
 )
 from scientist.ideas.records import IdeasFile
-from scientist.template import Template
+from scientist.ideas.template import Template
 
 
 def build_ideas_graph(checkpointer: Any = None) -> Any:

@@ -2,7 +2,7 @@
 
     START → load_paper → prepare_excerpt ─Send×N→ review_one ─→ write_meta_review → decide → END
 
-The nodes and state live in ``reviewer.nodes``; dependencies (gateway, settings,
+The nodes and state live in ``reviewer.review.nodes``; dependencies (gateway, settings,
 calibration, few-shot examples, progress callback) arrive as the runtime context
 (``ReviewDeps``); tests swap the gateway's backend.
 """
@@ -18,8 +18,8 @@ from langgraph.graph import END, START, StateGraph
 
 from gateway.ledger import Ledger
 from graphs.config import run_config
-from reviewer.form import ReviewReport
-from reviewer.nodes import (
+from reviewer.review.form import ReviewReport
+from reviewer.review.nodes import (
     ReviewerTask,
     ReviewInput,
     ReviewState,
@@ -31,7 +31,7 @@ from reviewer.nodes import (
     review_one,
     write_meta_review,
 )
-from reviewer.reviewing import ReviewDeps, reviewer_model
+from reviewer.review.reviewing import ReviewDeps, reviewer_model
 
 
 def build_review_graph(checkpointer: Any = None) -> Any:

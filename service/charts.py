@@ -6,7 +6,7 @@ from html import escape
 
 from markupsafe import Markup
 
-from reviewer.form import SCORE_FIELDS, ReviewReport
+from reviewer.review.form import SCORE_FIELDS, ReviewReport
 
 WIDTH, HEIGHT, LEFT, RIGHT, AXIS_Y = 240, 34, 10.0, 230.0, 14.0
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")

@@ -12,7 +12,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from pydantic import BaseModel
 
-import reviewer.form
+import reviewer.review.form
 
 
 def state_types(*modules: ModuleType) -> list[tuple[str, str]]:
@@ -32,7 +32,7 @@ def serializer() -> JsonPlusSerializer:
 
     LangGraph warns about (and will block) restoring classes it was not told about.
     """
-    return JsonPlusSerializer(allowed_msgpack_modules=state_types(reviewer.form))
+    return JsonPlusSerializer(allowed_msgpack_modules=state_types(reviewer.review.form))
 
 
 @contextmanager

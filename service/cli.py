@@ -19,6 +19,8 @@ import typer
 
 from gateway.cli_support import PresetOpt, SetOpt, console, fail
 from gateway.errors import AutoscholarError
+from service.app import create_app
+from service.config import ServiceConfig, service_paths
 
 STOP_GRACE_S = 10.0
 RESTART_DELAY_S = 2.0
@@ -92,10 +94,7 @@ def serve_command(
     set_: SetOpt = None,
 ) -> None:
     """Serve the HTTP API and web pages, with worker processes running the jobs."""
-    import uvicorn
-
-    from service.app import create_app
-    from service.config import ServiceConfig, service_paths
+    import uvicorn  # lazy: `scientist` starts without loading the HTTP server
 
     assignments = list(set_ or [])
     try:

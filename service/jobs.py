@@ -7,7 +7,6 @@ which also stops the handler (by raising) when the job was cancelled or its clai
 
 from __future__ import annotations
 
-import importlib
 import threading
 import time
 from collections.abc import Callable
@@ -18,13 +17,13 @@ from typing import Any, Protocol
 
 from gateway import Gateway, Settings
 from gateway.cache import ResponseCache
-from gateway.errors import AutoscholarError
 from gateway.ledger import Ledger
 from graphs.review import checkpointed, review_paper
-from reviewer.form import ReviewReport
-from reviewer.nodes import ReviewInput
-from reviewer.report import ReportRenderError, write_outputs
-from reviewer.reviewing import ProgressEvent, ReviewDeps
+from reviewer.review.form import ReviewReport
+from reviewer.review.nodes import ReviewInput
+from reviewer.review.report import ReportRenderError, write_outputs
+from reviewer.review.reviewing import ProgressEvent, ReviewDeps
+from scientist.runs.run import run_in_folder
 from scientist.runstore import RunPaths
 from service.checkpoints import open_checkpointer
 from service.config import ServicePaths
@@ -185,7 +184,7 @@ def write_reports(report: ReviewReport, out_dir: Path) -> str | None:
 
 
 class RunLauncher(Protocol):
-    """Runs the paper pipeline (``scientist.pipeline.run.run_in_folder``'s signature)."""
+    """Runs the paper pipeline (``scientist.runs.run.run_in_folder``'s signature)."""
 
     def __call__(
         self,
@@ -199,10 +198,6 @@ class RunLauncher(Protocol):
         ...
 
 
-class PipelineMissingError(AutoscholarError):
-    """This installation has no paper pipeline (``scientist.pipeline``)."""
-
-
 def pipeline_launcher(
     settings: Settings,
     template: str,
@@ -210,15 +205,8 @@ def pipeline_launcher(
     *,
     on_event: Callable[[Any], None] | None = None,
 ) -> Any:
-    """The real pipeline, imported at call time (the service starts without it)."""
-    try:
-        module = importlib.import_module("scientist.pipeline.run")
-    except ImportError as exc:
-        raise PipelineMissingError(
-            f"The paper pipeline is not available ({exc}); update autoscholar to a version "
-            "with scientist.pipeline, or submit review jobs only."
-        ) from exc
-    return module.run_in_folder(settings, template, run_paths, on_event=on_event)
+    """The real pipeline: start the run in its folder, or resume it from its checkpoints."""
+    return run_in_folder(settings, template, run_paths, on_event=on_event)
 
 
 def as_json(value: Any) -> Any:

@@ -21,7 +21,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pydantic import ValidationError
 
 from gateway.settings import preset_names
-from reviewer.form import ReviewReport
+from reviewer.review.form import ReviewReport
 from service.auth import COOKIE, request_user, user_for_token
 from service.charts import score_rows
 from service.errors import ApiError, not_found

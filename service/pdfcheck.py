@@ -1,6 +1,6 @@
 """A quick check of an uploaded PDF, with the reviewer's own errors and messages.
 
-``reviewer.pdf_text.extract_paper`` extracts every page (0.7 s for an 11-page paper),
+``reviewer.review.pdf_text.extract_paper`` extracts every page (0.7 s for an 11-page paper),
 which is too slow to do inside an upload request when many arrive at once. Here the file
 is opened, decrypted with the empty password if needed and its pages counted; only a file
 whose first pages use no font at all (a scan, images only) gets the full check, which then
@@ -14,11 +14,11 @@ from pathlib import Path
 
 from pypdf import PdfReader
 
-from reviewer.errors import (
+from reviewer.review.errors import (
     NotAPdfError,
     TooManyPagesError,
 )
-from reviewer.pdf_text import (
+from reviewer.review.pdf_text import (
     PARSE_ERRORS,
     SIGNATURE_WINDOW,
     extract_paper,

@@ -22,12 +22,12 @@ from starlette.requests import Request
 
 from gateway.errors import SettingsError
 from gateway.settings import Settings
-from reviewer.errors import (
+from reviewer.review.errors import (
     NotAPdfError,
     PdfTooLargeError,
     ReviewInputError,
 )
-from scientist.template import shipped_templates
+from scientist.ideas.template import shipped_templates
 from service.config import ServiceConfig, ServicePaths, service_paths
 from service.errors import ApiError, JobLimitError
 from service.limits import (

@@ -25,6 +25,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway._litellm import load_litellm
 from gateway.errors import AutoscholarError
 from service.config import ServiceConfig, ServicePaths, service_paths
 from service.errors import ClaimLostError, JobCancelledError
@@ -184,8 +185,6 @@ class Worker:
 
 def warm_up() -> None:
     """Import what every job needs once, before the first job rather than during it."""
-    from gateway._litellm import load_litellm
-
     load_litellm()
     with suppress(ImportError, OSError):  # without Pango, jobs say so when they render
         import weasyprint  # noqa: F401

@@ -27,11 +27,11 @@ from gateway.types import LLMRequest
 from graphs.paper import STAGE_GRAPHS
 from scientist.experiments.editor import EditResult
 from scientist.experiments.models import GroupResult, ProcessOutcome, RunOutcome
+from scientist.ideas.template import load_template
 from scientist.literature.models import Paper, SearchResult, SourceOutcome
 from scientist.pipeline.deps import PipelineDeps
-from scientist.pipeline.run import RunRequest
+from scientist.runs.run import RunRequest
 from scientist.runstore import RunPaths
-from scientist.template import load_template
 from scientist.writeup.compile import CompileResult, LintWarning
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -346,7 +346,7 @@ def fast_overrides(tmp: Path, *, cache: bool = False) -> list[str]:
 
 def main() -> None:
     """Run or resume a pipeline with the fakes (used by the kill test)."""
-    from scientist.pipeline.run import resume_pipeline, run_pipeline
+    from scientist.runs.run import resume_pipeline, run_pipeline
 
     parser = argparse.ArgumentParser()
     parser.add_argument("action", choices=["start", "resume"])

@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from reviewer.calibration.errors import CalibrationError
 from reviewer.calibration.metrics import FloatArray, check_labels, check_values
-from reviewer.decision import IsotonicCalibrator, LogisticCalibrator
+from reviewer.review.decision import IsotonicCalibrator, LogisticCalibrator
 
 CalibratorKind = Literal["logistic", "isotonic"]
 Calibrator = LogisticCalibrator | IsotonicCalibrator

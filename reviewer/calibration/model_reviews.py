@@ -20,10 +20,10 @@ from gateway import Settings
 from gateway.errors import BadRequestError, ContextLengthError, StructuredOutputError
 from reviewer.calibration.data import CalibrationPaper
 from reviewer.calibration.errors import CalibrationError
-from reviewer.errors import ReviewInputError
-from reviewer.form import ReviewForm, ReviewReport
-from reviewer.nodes import NoReviewsError, ReviewInput
-from reviewer.reviewing import ReviewDeps
+from reviewer.review.errors import ReviewInputError
+from reviewer.review.form import ReviewForm, ReviewReport
+from reviewer.review.nodes import NoReviewsError, ReviewInput
+from reviewer.review.reviewing import ReviewDeps
 
 # A paper the model cannot review (every reviewer's replies unparseable after re-asks, a prompt
 # that does not fit) is left out and reported; any other error (no server, bad key, budget)

@@ -12,7 +12,7 @@ from pydantic import Field
 from reviewer.calibration.evaluate import METRICS, MetricValue, Row
 from reviewer.calibration.metrics import FloatArray
 from reviewer.calibration.plots import Curve, plot_reliability, plot_roc
-from reviewer.decision import Calibration
+from reviewer.review.decision import Calibration
 
 LENGTH_CAVEAT = (
     "Text length is a confound: accepted papers are camera-ready versions (longer). "

@@ -38,7 +38,7 @@ from reviewer.calibration.model_reviews import (
     review_papers,
 )
 from reviewer.calibration.report import CalibrationFile, Figures, write_outputs
-from reviewer.reviewing import ReviewDeps
+from reviewer.review.reviewing import ReviewDeps
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "iclr2022" / "calibration.jsonl"

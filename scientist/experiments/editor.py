@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway._litellm import load_litellm
 from gateway.gateway import LOCAL_KEY
 from gateway.local import LOCAL_ALIAS, shared_server
 from gateway.settings import Settings
@@ -161,8 +162,6 @@ def _zero_cost_metadata(context: int, cap: int) -> dict[str, Any]:
 
 def _known_metadata(model: str) -> dict[str, Any] | None:
     """litellm's bundled entry for ``model`` (so Aider need not download the price list)."""
-    from gateway._litellm import load_litellm
-
     try:
         info = load_litellm().get_model_info(model)
     except Exception:  # litellm raises bare Exception for an unknown model

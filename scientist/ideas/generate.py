@@ -17,7 +17,7 @@ from scientist.ideas.records import (
     idea_reflection,
     idea_reply,
 )
-from scientist.template import Template
+from scientist.ideas.template import Template
 
 PROMPTS = Path(__file__).parent / "prompts"
 Messages = list[dict[str, str]]

@@ -27,8 +27,8 @@ from scientist.ideas.generate import find_duplicate, idea_messages, propose_idea
 from scientist.ideas.models import Idea
 from scientist.ideas.novelty import check_novelty, skipped_verdict
 from scientist.ideas.records import IdeaFailure, IdeaRecord, IdeasFile, NoveltyVerdict
+from scientist.ideas.template import Template
 from scientist.literature.models import SourceName
-from scientist.template import Template
 
 
 class Draft(BaseModel):

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING
 from gateway import Gateway, Settings
 from gateway.ledger import Ledger, ScopedLedger
 from gateway.settings import BudgetSettings
+from scientist.ideas.template import Template
 from scientist.pipeline.models import CopilotReply, CopilotRequest, PipelineEvent
 from scientist.runstore import RunPaths
-from scientist.template import Template
 
 if TYPE_CHECKING:
-    from reviewer.decision import Calibration
-    from reviewer.fewshot import FewshotExample
-    from reviewer.form import ReviewReport
+    from reviewer.review.decision import Calibration
+    from reviewer.review.fewshot import FewshotExample
+    from reviewer.review.form import ReviewReport
     from scientist.experiments.editor import CodeEditor
     from scientist.experiments.models import ExperimentRecord
     from scientist.experiments.runner import Runner

@@ -21,7 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from gateway.errors import AutoscholarError, BudgetExceededError
 from gateway.ledger import Ledger, sum_entries
-from reviewer.form import ReviewReport
+from reviewer.review.form import ReviewReport
 from scientist.experiments.models import ExperimentRecord
 from scientist.ideas.models import Idea
 from scientist.pipeline import stages

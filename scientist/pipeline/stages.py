@@ -20,9 +20,9 @@ from gateway.errors import AutoscholarError
 from gateway.ledger import Ledger
 from gateway.settings import Settings
 from gateway.types import LedgerEntry
-from reviewer.form import ReviewReport
-from reviewer.report import write_outputs
-from reviewer.reviewing import ReviewDeps
+from reviewer.review.form import ReviewReport
+from reviewer.review.report import write_outputs
+from reviewer.review.reviewing import ReviewDeps
 from scientist.experiments.models import ExperimentRecord
 from scientist.experiments.rounds import ExperimentDeps
 from scientist.ideas.deps import IdeasDeps

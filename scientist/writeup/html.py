@@ -308,6 +308,7 @@ class WeasyprintCompiler:
         """paper.html and paper.pdf from paper.tex and references.bib."""
         from weasyprint import HTML
 
+        # Lazy, as weasyprint above: html_fetch imports weasyprint (Pango, PDF path only).
         from gateway.html_fetch import FolderURLFetcher
 
         start = time.perf_counter()

@@ -11,8 +11,8 @@ from gateway.local import LocalServer
 from gateway.settings import Settings
 from graphs.review import review_alone
 from reviewer.calibration.run import CalibrateOptions, calibrate_with_model
-from reviewer.decision import load_calibration
-from reviewer.reviewing import ReviewDeps
+from reviewer.review.decision import load_calibration
+from reviewer.review.reviewing import ReviewDeps
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from gateway import Gateway, ResponseCache
 from gateway.local import LocalServer
 from gateway.settings import Settings
-from scientist.demo import run_demo
+from scientist.cli.demo import run_demo
 from scientist.ideas.models import IdeaBatch
 
 pytestmark = pytest.mark.integration

@@ -21,7 +21,7 @@ from scientist.experiments.models import ExperimentRecord
 from scientist.experiments.rounds import ExperimentDeps
 from scientist.experiments.runner import SandboxRunner
 from scientist.ideas.models import Idea
-from scientist.template import SHIPPED_TEMPLATES, load_template
+from scientist.ideas.template import SHIPPED_TEMPLATES, load_template
 
 pytestmark = [
     pytest.mark.integration,

@@ -14,9 +14,9 @@ from graphs.ideas import run_ideas
 from scientist.ideas.deps import IdeasDeps
 from scientist.ideas.novelty import check_novelty
 from scientist.ideas.records import load_ideas, save_ideas
+from scientist.ideas.template import load_template, shipped_templates
 from scientist.literature.factory import build_literature
 from scientist.literature.offline import build_index
-from scientist.template import load_template, shipped_templates
 
 pytestmark = pytest.mark.integration
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "iclr_small.jsonl"

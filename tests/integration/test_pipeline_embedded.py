@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.settings import Settings
-from scientist.pipeline.run import RunRequest, run_pipeline
+from scientist.runs.run import RunRequest, run_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from gateway.types import LedgerEntry
-from reviewer.form import ReviewReport
+from reviewer.review.form import ReviewReport
 from scientist.experiments.models import ExperimentRecord
-from scientist.pipeline.run import RunRequest, run_pipeline
+from scientist.runs.run import RunRequest, run_pipeline
 from tests.provider_fakes import PROVIDERS, Provider, ProviderFakes
 from tests.provider_replies import load_reviews
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from gateway import Gateway, Settings
 from gateway._litellm import load_litellm
 from gateway.types import LedgerEntry
-from reviewer.form import ReviewForm, review_form
+from reviewer.review.form import ReviewForm, review_form
 from tests.provider_fakes import (
     PROVIDERS,
     Provider,

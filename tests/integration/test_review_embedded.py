@@ -12,9 +12,9 @@ from gateway import Gateway
 from gateway.local import LocalServer
 from gateway.settings import Settings
 from graphs.review import review_alone as review
-from reviewer.form import ReviewReport
-from reviewer.report import write_outputs
-from reviewer.reviewing import ReviewDeps
+from reviewer.review.form import ReviewReport
+from reviewer.review.report import write_outputs
+from reviewer.review.reviewing import ReviewDeps
 from tests.fixtures.make_pdfs import PdfFixtures
 from tests.fixtures.pdfs import pdf_fixtures_fixture  # noqa: F401
 

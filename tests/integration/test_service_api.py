@@ -16,7 +16,7 @@ import pytest
 
 from gateway import Gateway, ScriptedLLM, Settings
 from graphs.review import review_alone as review
-from reviewer.reviewing import ReviewDeps
+from reviewer.review.reviewing import ReviewDeps
 from tests.fixtures.make_pdfs import PdfFixtures
 from tests.fixtures.pdfs import pdf_fixtures_fixture  # noqa: F401
 from tests.service_support import (

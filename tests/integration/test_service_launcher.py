@@ -1,7 +1,7 @@
 """A run job through the service's real ``pipeline_launcher``, on fast fakes.
 
 Every other run-job test hands the worker a fake launcher; this one keeps the real one:
-``service.jobs.pipeline_launcher`` imports ``scientist.pipeline.run`` and runs
+``service.jobs.pipeline_launcher`` imports ``scientist.runs.run`` and runs
 ``run_in_folder`` with its real deps. What is faked sits outside our code: the models are
 the loopback OpenAI fake (``tests/provider_fakes.py``), Aider is a stand-in script that
 reports its usage and edits nothing, and the literature is the offline index. The toy

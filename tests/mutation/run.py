@@ -1,4 +1,5 @@
-"""Mutation testing of the core modules: ``make mutation [MODULES="reviewer/decision.py ..."]``.
+"""Mutation testing of the core modules:
+``make mutation [MODULES="reviewer/review/decision.py ..."]``.
 
 Each module is mutated in a scratch copy of the tree of its own (``$TMPDIR/autoscholar-
 mutation-*``), so engineers can run it side by side for different modules, or while
@@ -121,12 +122,14 @@ TARGETS: dict[str, Target] = {
                 "_with_instruction",
             ),
         ),
-        Target("reviewer/decision.py", (*REVIEW_TESTS, "tests/unit/test_calibration_run.py")),
+        Target(
+            "reviewer/review/decision.py", (*REVIEW_TESTS, "tests/unit/test_calibration_run.py")
+        ),
         # On disk, one fresh pytest per mutant: only the form's own tests (the end-to-end review
         # tests and the renderers kill no mutant these do not; see docs/MUTATION.md). Sorted, the
         # fast test_mutation_review_form.py runs first. A renamed test fails the clean run.
         Target(
-            "reviewer/form.py",
+            "reviewer/review/form.py",
             (
                 "tests/unit/test_mutation_review_form*.py",
                 *(
@@ -146,7 +149,7 @@ TARGETS: dict[str, Target] = {
             on_disk=True,  # pydantic models: the bounds and extra="forbid" sit in class bodies
         ),
         Target(
-            "reviewer/injection.py",
+            "reviewer/review/injection.py",
             (
                 "tests/unit/test_injection*.py",
                 "tests/unit/test_reviewer_pdf.py",

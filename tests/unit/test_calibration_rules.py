@@ -9,7 +9,7 @@ import pytest
 from reviewer.calibration import fit
 from reviewer.calibration import metrics as m
 from reviewer.calibration.errors import CalibrationError, UndefinedMetricError
-from reviewer.decision import IsotonicCalibrator, LogisticCalibrator
+from reviewer.review.decision import IsotonicCalibrator, LogisticCalibrator
 
 # --- fit -----------------------------------------------------------------------------------------
 

@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 from gateway import Gateway, ScriptedLLM, Settings
 from gateway.types import LLMRequest
 from graphs.review import review_alone
-from reviewer.calibration.cli import calibrate_command
 from reviewer.calibration.errors import CalibrationError
 from reviewer.calibration.run import CalibrateOptions, calibrate_from_reviews, calibrate_with_model
-from reviewer.decision import load_calibration
-from reviewer.reviewing import ReviewDeps
+from reviewer.cli.calibrate import calibrate_command
+from reviewer.review.decision import load_calibration
+from reviewer.review.reviewing import ReviewDeps
 from tests.unit.review_script import obedient_reviewer, paper_prompt, schema_name
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"

@@ -1,4 +1,4 @@
-"""Fitting a paper into a token budget (``reviewer.excerpt``)."""
+"""Fitting a paper into a token budget (``reviewer.review.excerpt``)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from reviewer.excerpt import budget_excerpt
-from reviewer.form import Excerpt, PaperText, Section
-from reviewer.pdf_text import extract_paper
+from reviewer.review.excerpt import budget_excerpt
+from reviewer.review.form import Excerpt, PaperText, Section
+from reviewer.review.pdf_text import extract_paper
 from tests.fixtures.pdfs import sample_papers
 
 CPT = 3.5

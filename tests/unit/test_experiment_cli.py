@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from gateway.settings import Settings
 from scientist.cli import app
-from scientist.experiments import cli as experiments_cli
+from scientist.cli import experiments as experiments_cli
 from scientist.experiments.errors import IdeaNotFoundError
 from scientist.experiments.inputs import find_idea, template_of
 from scientist.experiments.models import ExperimentRecord

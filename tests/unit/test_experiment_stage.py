@@ -17,7 +17,7 @@ from scientist.experiments.rounds import ExperimentDeps, ExperimentProgress
 from scientist.experiments.runner import SandboxLimits, SandboxRunner
 from scientist.experiments.workspace import make_baseline
 from scientist.ideas.models import Idea
-from scientist.template import Template, load_template
+from scientist.ideas.template import Template, load_template
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.profiles import COMPACT_PROFILE, FULL_PROFILE, OutputProfile
-from reviewer.fewshot import (
+from reviewer.review.fewshot import (
     FEWSHOT_DIR,
     LIST_FIELDS,
     FewshotExample,
@@ -18,7 +18,7 @@ from reviewer.fewshot import (
     load_fewshot,
     shown_example,
 )
-from reviewer.form import ReviewForm, review_form
+from reviewer.review.form import ReviewForm, review_form
 from tests.fixtures.build_fewshot import DEFAULT_PAPERS, NAMES, build_example, example_json
 
 FULL = OutputProfile.model_validate(FULL_PROFILE)

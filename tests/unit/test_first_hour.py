@@ -14,15 +14,15 @@ from rich.console import Console
 from gateway import Gateway
 from gateway.errors import AuthenticationFailedError
 from gateway.settings import Settings
+from scientist.cli import pipeline as cli
+from scientist.cli.copilot import terminal_copilot
+from scientist.cli.tables import batch_rows, batch_table, cut_statuses
 from scientist.ideas.records import NoveltyQuery, NoveltyVerdict, PaperRef, relevant_papers
 from scientist.literature.models import Paper, SearchResult, SourceOutcome
-from scientist.pipeline import cli
-from scientist.pipeline.batch import BatchResult, BatchTask, progress_line, result_of
-from scientist.pipeline.copilot import terminal_copilot
 from scientist.pipeline.deps import PipelineDeps
 from scientist.pipeline.models import CopilotRequest, IdeaOutcome, PipelineEvent, RunManifest
-from scientist.pipeline.run import RunRequest, run_pipeline
-from scientist.pipeline.tables import batch_rows, batch_table, cut_statuses
+from scientist.runs.batch import BatchResult, BatchTask, progress_line, result_of
+from scientist.runs.run import RunRequest, run_pipeline
 from scientist.runstore import RunPaths
 from scientist.writeup.citations import NOVELTY_QUERY, restore_citations
 from scientist.writeup.models import CitationRecord, WriteupRecord

@@ -21,8 +21,8 @@ pytest.importorskip("weasyprint")
 from PIL import Image
 from pypdf import PdfReader
 
-from reviewer.pdf_text import extract_paper
-from reviewer.report import render_pdf
+from reviewer.review.pdf_text import extract_paper
+from reviewer.review.report import render_pdf
 from scientist.writeup.html import WeasyprintCompiler, paper_html
 
 LEAK = "LEAKED-FROM-OUTSIDE"

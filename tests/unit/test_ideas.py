@@ -16,12 +16,12 @@ from gateway.prompts import render, template_variables
 from gateway.types import LLMRequest
 from graphs.ideas import run_ideas
 from scientist.cli import app
-from scientist.demo import run_demo
+from scientist.cli.demo import run_demo
 from scientist.ideas.deps import IdeasDeps, IdeasProgress
 from scientist.ideas.generate import PROMPTS, find_duplicate, shown_code
 from scientist.ideas.models import Idea, IdeaBatch, idea_form
 from scientist.ideas.records import idea_reply, load_ideas, novelty_reply, save_ideas
-from scientist.template import Template, TemplatePrompt
+from scientist.ideas.template import Template, TemplatePrompt
 from tests.fakes_literature import StaticLiterature, make_paper
 
 SettingsFactory = Callable[..., Settings]

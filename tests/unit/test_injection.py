@@ -1,4 +1,4 @@
-"""Prompt-injection and hidden-text flags, and redaction (``reviewer.injection``)."""
+"""Prompt-injection and hidden-text flags, and redaction (``reviewer.review.injection``)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pypdf import PdfReader
 
 from gateway import Gateway, ScriptedLLM, Settings
 from graphs.review import review_alone as review
-from reviewer.form import InjectionFlag
-from reviewer.injection import (
+from reviewer.review.form import InjectionFlag
+from reviewer.review.injection import (
     REDACTION,
     _effective_size,
     find_hidden_text,
@@ -22,8 +22,8 @@ from reviewer.injection import (
     redact,
     redact_paper,
 )
-from reviewer.pdf_text import extract_paper
-from reviewer.reviewing import ReviewDeps
+from reviewer.review.pdf_text import extract_paper
+from reviewer.review.reviewing import ReviewDeps
 from tests.fixtures.make_pdfs import (
     HARMLESS_HIDDEN,
     INJECTION,
@@ -437,7 +437,7 @@ def test_a_pdf_encrypted_without_a_password_is_checked(
 
 
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "reviewer.injection"]
+    return [r.getMessage() for r in caplog.records if r.name == "reviewer.review.injection"]
 
 
 def test_an_unreadable_pdf_is_logged_with_its_cause_not_raised(
@@ -445,7 +445,7 @@ def test_an_unreadable_pdf_is_logged_with_its_cause_not_raised(
 ) -> None:
     path = tmp_path / "broken.pdf"
     path.write_bytes(b"%PDF-1.4\nnot really\n")
-    with caplog.at_level(logging.WARNING, logger="reviewer.injection"):
+    with caplog.at_level(logging.WARNING, logger="reviewer.review.injection"):
         assert find_hidden_text(path) == []
     (message,) = _warnings(caplog)
     prefix = f"{path}: hidden-text check stopped early: "
@@ -456,7 +456,7 @@ def test_an_odd_page_is_skipped_and_logged_and_the_others_are_checked(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     odd = "BI /W 1 /H 1 /CS /G /BPC 8 ID x"  # an inline image that never ends
-    with caplog.at_level(logging.WARNING, logger="reviewer.injection"):
+    with caplog.at_level(logging.WARNING, logger="reviewer.review.injection"):
         flags = _hidden(tmp_path, odd, VISIBLE + " " + _line(HIDDEN, ops="1 g"))
     assert [(f.page, f.excerpt) for f in flags] == [(2, HIDDEN)]
     (message,) = _warnings(caplog)

@@ -1,4 +1,5 @@
-"""The review records as the rest of the reviewer reads them (issue #24, ``reviewer/form.py``).
+"""The review records as the rest of the reviewer reads them (issue #24,
+``reviewer/review/form.py``).
 
 The forms a model fills are pinned by ``test_review_decision_rules.py`` (no decision field,
 extra keys refused, score ranges, profile bounds, the committed JSON schemas). These tests
@@ -14,8 +15,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from reviewer.aggregate import aggregate_scores
-from reviewer.form import (
+from reviewer.review.aggregate import aggregate_scores
+from reviewer.review.form import (
     SCORE_FIELDS,
     PaperText,
     ReflectionReply,

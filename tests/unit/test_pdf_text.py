@@ -1,4 +1,4 @@
-"""PDF checks, text cleaning and section split (``reviewer.pdf_text``)."""
+"""PDF checks, text cleaning and section split (``reviewer.review.pdf_text``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfWriter
 
-from reviewer.errors import (
+from reviewer.review.errors import (
     CorruptPdfError,
     EncryptedPdfError,
     NoExtractableTextError,
@@ -18,8 +18,8 @@ from reviewer.errors import (
     ReviewInputError,
     TooManyPagesError,
 )
-from reviewer.form import PaperText
-from reviewer.pdf_text import extract_paper, paper_from_text
+from reviewer.review.form import PaperText
+from reviewer.review.pdf_text import extract_paper, paper_from_text
 from tests.fixtures.make_pdfs import RUNNING_HEADER, RUNNING_HEADER_RIGHT, TITLE, PdfFixtures
 from tests.fixtures.pdfs import SAMPLE_PAPERS, pdf_fixtures_fixture, sample_papers  # noqa: F401
 

@@ -19,10 +19,10 @@ from pydantic import BaseModel
 from gateway.errors import BudgetExceededError
 from gateway.ledger import read_entries, sum_entries
 from gateway.scripted import ScriptedLLM
-from scientist.pipeline.batch import BatchResult, BatchTask, InlineExecutor, run_batch
-from scientist.pipeline.cli import batch_table
+from scientist.cli.pipeline import batch_table
 from scientist.pipeline.models import CopilotReply, CopilotRequest, RunManifest
-from scientist.pipeline.run import RunRequest, resume_pipeline, run_pipeline
+from scientist.runs.batch import BatchResult, BatchTask, InlineExecutor, run_batch
+from scientist.runs.run import RunRequest, resume_pipeline, run_pipeline
 from tests.pipeline_support import (
     ROOT,
     FakeEditor,
@@ -277,9 +277,9 @@ def test_sigkill_then_resume_with_the_cache_pays_for_no_call_twice(
 def test_every_model_in_the_stage_graphs_states_may_be_checkpointed() -> None:
     """A state field of a type missing from CHECKPOINT_TYPES comes back from a checkpoint
     as a plain dict, and the resumed stage crashes on it."""
-    from reviewer.nodes import ReviewState
-    from scientist.pipeline.run import CHECKPOINT_TYPES
+    from reviewer.review.nodes import ReviewState
     from scientist.pipeline.state import IdeaState, PaperState
+    from scientist.runs.run import CHECKPOINT_TYPES
     from scientist.writeup.state import WriteupState
 
     states = (PaperState, IdeaState, WriteupState, ReviewState)
@@ -319,7 +319,7 @@ def test_fake_editor_is_used(tmp_path: Path) -> None:
 
 
 def test_run_in_folder_starts_then_resumes_in_the_same_folder(tmp_path: Path) -> None:
-    from scientist.pipeline.run import run_in_folder, settings_for
+    from scientist.runs.run import run_in_folder, settings_for
     from scientist.runstore import RunPaths
 
     settings = settings_for("debug", fast_overrides(tmp_path))

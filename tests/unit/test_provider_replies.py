@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from gateway.profiles import OutputProfile
 from gateway.settings import load_settings
 from gateway.structured import schema_text
-from reviewer.form import meta_review_reply, reflection_reply, review_form
+from reviewer.review.form import meta_review_reply, reflection_reply, review_form
 from scientist.ideas.models import idea_batch
 from scientist.ideas.records import idea_reflection, idea_reply, novelty_reply
 from scientist.writeup.citations import selection_schema

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from reviewer import report as report_module
-from reviewer.form import (
+from reviewer.review import report as report_module
+from reviewer.review.form import (
     SCORE_FIELDS,
     CutRecord,
     Decision,
@@ -22,7 +22,7 @@ from reviewer.form import (
     ReviewReport,
     ScoreStats,
 )
-from reviewer.report import (
+from reviewer.review.report import (
     ReportRenderError,
     markdown_inline,
     render_html,

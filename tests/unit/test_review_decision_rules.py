@@ -20,15 +20,15 @@ from gateway import Gateway, ScriptedLLM, Settings
 from gateway.errors import SettingsError
 from gateway.types import LLMRequest
 from graphs.review import review_alone as review
-from reviewer.decision import (
+from reviewer.review.decision import (
     Calibration,
     IsotonicCalibrator,
     LogisticCalibrator,
     decide,
     load_calibration,
 )
-from reviewer.form import ReviewForm, meta_review_reply, reflection_reply, review_form
-from reviewer.reviewing import ReviewDeps
+from reviewer.review.form import ReviewForm, meta_review_reply, reflection_reply, review_form
+from reviewer.review.reviewing import ReviewDeps
 from tests.unit.review_script import obedient_reviewer, review_json, schema_name
 
 SettingsFactory = Callable[..., Settings]
@@ -209,7 +209,13 @@ def _by_persona(values: dict[str, int]) -> Callable[[LLMRequest], int]:
 
 
 def _persona_text(name: str) -> str:
-    path = Path(__file__).resolve().parents[2] / "reviewer" / "prompts" / f"persona_{name}.j2"
+    path = (
+        Path(__file__).resolve().parents[2]
+        / "reviewer"
+        / "review"
+        / "prompts"
+        / f"persona_{name}.j2"
+    )
     return path.read_text().strip()[:40]
 
 
@@ -533,7 +539,7 @@ def test_the_review_schemas_are_the_committed_ones() -> None:
 
 
 def test_record_defaults_and_bounds() -> None:
-    from reviewer.form import (
+    from reviewer.review.form import (
         CutRecord,
         Decision,
         Excerpt,

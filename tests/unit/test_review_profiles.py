@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from gateway.profiles import OutputProfile
 from gateway.settings import Settings
-from reviewer.form import ReviewForm, review_form
+from reviewer.review.form import ReviewForm, review_form
 from tests.fixtures.build_gpt4o_reviews import (
     CSV_NAME,
     LIST_FIELDS,

@@ -11,8 +11,8 @@ import pytest
 from gateway import Gateway, ScriptedLLM, Settings
 from gateway.types import LLMRequest
 from graphs.review import review_alone as review
-from reviewer.decision import Calibration, LogisticCalibrator, decide, load_calibration
-from reviewer.reviewing import ReviewDeps, excerpt_budget
+from reviewer.review.decision import Calibration, LogisticCalibrator, decide, load_calibration
+from reviewer.review.reviewing import ReviewDeps, excerpt_budget
 from tests.unit.review_script import obedient_reviewer, review_json, schema_name
 
 SettingsFactory = Callable[..., Settings]
@@ -77,7 +77,13 @@ def test_ensemble_aggregates_mean_and_spread(make_settings: SettingsFactory) -> 
 
 
 def _persona_text(name: str) -> str:
-    path = Path(__file__).resolve().parents[2] / "reviewer" / "prompts" / f"persona_{name}.j2"
+    path = (
+        Path(__file__).resolve().parents[2]
+        / "reviewer"
+        / "review"
+        / "prompts"
+        / f"persona_{name}.j2"
+    )
     return path.read_text().strip()[:40]
 
 
@@ -168,7 +174,7 @@ def test_meta_review_failure_keeps_the_reviews(make_settings: SettingsFactory) -
 
 
 def test_all_reviewers_failing_is_an_error(make_settings: SettingsFactory) -> None:
-    from reviewer.nodes import NoReviewsError
+    from reviewer.review.nodes import NoReviewsError
 
     deps = _deps(make_settings, ScriptedLLM(lambda request: "nope"), num_reflections=0)
     with pytest.raises(NoReviewsError, match="every reviewer failed"):
@@ -304,7 +310,7 @@ def test_a_runaway_reply_is_reasked_then_a_failure_with_the_error(
     assert [f.index for f in report.failures] == [1]
     error = report.failures[0].error
     assert "Weaknesses" in error and "at most 20 items" in error
-    from reviewer.report import render_html, render_markdown
+    from reviewer.review.report import render_html, render_markdown
 
     assert "at most 20 items" in render_markdown(report)
     assert "at most 20 items" in render_html(report)

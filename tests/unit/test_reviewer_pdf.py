@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from gateway import Gateway, ScriptedLLM, Settings
 from graphs.review import review_alone as review
 from reviewer.cli import app
-from reviewer.form import Excerpt
-from reviewer.reviewing import ReviewDeps, run_reviewer
+from reviewer.review.form import Excerpt
+from reviewer.review.reviewing import ReviewDeps, run_reviewer
 from tests.fixtures.make_pdfs import PdfFixtures
 from tests.fixtures.pdfs import pdf_fixtures_fixture  # noqa: F401
 from tests.unit.review_script import INJECTION, obedient_reviewer, paper_prompt

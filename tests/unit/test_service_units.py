@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from gateway.errors import SettingsError
-from reviewer.errors import EncryptedPdfError, NotAPdfError, TooManyPagesError
+from reviewer.review.errors import EncryptedPdfError, NotAPdfError, TooManyPagesError
 from service.auth import user_for_token
 from service.charts import spread_svg
 from service.config import ServiceConfig, check_job_overrides, flatten

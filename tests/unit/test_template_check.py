@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from scientist.cli import app
 from scientist.experiments.runner import SandboxLimits, SandboxRunner
-from scientist.template import SHIPPED_TEMPLATES, check_template, shipped_templates
+from scientist.experiments.template_check import check_template
+from scientist.ideas.template import SHIPPED_TEMPLATES, shipped_templates
 from tests.unit.test_experiment_stage import EXPERIMENT, IDEA, PLOT
 
 FIXTURE_TEX = Path(__file__).resolve().parents[1] / "fixtures" / "latex_template" / "template.tex"

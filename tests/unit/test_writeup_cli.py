@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from gateway import Gateway, ScriptedLLM, Settings
 from scientist.cli import app
-from scientist.writeup import cli as writeup_cli
+from scientist.cli import writeup as writeup_cli
 from tests.fixtures.writeup.fake_literature import FakeLiterature
 from tests.fixtures.writeup.idea_folder import make_idea_folder
 from tests.fixtures.writeup.script import WriterScript

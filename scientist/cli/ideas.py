@@ -19,9 +19,9 @@ from gateway.report import summary_table
 from graphs.ideas import run_ideas
 from scientist.ideas.deps import IdeasDeps, IdeasProgress
 from scientist.ideas.records import SORT_KEYS, IdeasFile, SortKey, save_ideas, sort_value
+from scientist.ideas.template import Template, load_template
 from scientist.literature.factory import build_literature, index_path
 from scientist.runstore import new_run
-from scientist.template import Template, load_template
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)

@@ -14,25 +14,25 @@ from gateway.cli_support import PresetOpt, SetOpt, fail
 from gateway.errors import AutoscholarError
 from gateway.ledger import read_entries, sum_entries
 from gateway.report import summary_table
-from scientist.pipeline.batch import (
-    BatchResult,
-    BatchTask,
-    LocalProcessExecutor,
-    progress_line,
-    run_batch,
-)
-from scientist.pipeline.copilot import terminal_copilot
-from scientist.pipeline.live import LiveView
-from scientist.pipeline.models import RunManifest
-from scientist.pipeline.run import RunRequest, resume_pipeline, run_pipeline
-from scientist.pipeline.tables import (
+from scientist.cli.copilot import terminal_copilot
+from scientist.cli.live import LiveView
+from scientist.cli.tables import (
     Row,
     batch_rows,
     cut_statuses,
     outcome_table,
     run_rows,
 )
-from scientist.pipeline.tables import batch_table as batch_table  # where tests look for it
+from scientist.cli.tables import batch_table as batch_table  # where tests look for it
+from scientist.pipeline.models import RunManifest
+from scientist.runs.batch import (
+    BatchResult,
+    BatchTask,
+    LocalProcessExecutor,
+    progress_line,
+    run_batch,
+)
+from scientist.runs.run import RunRequest, resume_pipeline, run_pipeline
 from scientist.runstore import RunPaths
 
 out = Console()

@@ -24,17 +24,16 @@ from scientist.experiments.inputs import find_idea, idea_folder, template_of
 from scientist.experiments.models import ExperimentRecord
 from scientist.experiments.rounds import ExperimentDeps, ExperimentProgress
 from scientist.experiments.runner import SandboxRunner
+from scientist.experiments.template_check import TemplateCheck, check_template
 from scientist.experiments.workspace import BASELINE, make_baseline
 from scientist.ideas.models import Idea
-from scientist.runstore import open_run
-from scientist.template import (
+from scientist.ideas.template import (
     Template,
-    TemplateCheck,
-    check_template,
     load_template,
     resolve_template,
     shipped_templates,
 )
+from scientist.runstore import open_run
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)

@@ -1,7 +1,7 @@
 """A paper's text and sections, from a PDF (pypdf) or from plain text.
 
 ``extract_paper`` checks the file before it reads it, in this order, and raises the
-matching :class:`~reviewer.errors.ReviewInputError` with a one-line, actionable message:
+matching :class:`~reviewer.review.errors.ReviewInputError` with a one-line, actionable message:
 exists, size limit, ``%PDF-`` signature, parses, not encrypted (an empty user password is
 tried), page limit, has a text layer. ``paper_from_text`` runs the same cleaning and
 section split on text that is already extracted (the ICLR calibration texts).
@@ -16,7 +16,7 @@ from pathlib import Path
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import PyPdfError
 
-from reviewer.errors import (
+from reviewer.review.errors import (
     CorruptPdfError,
     EncryptedPdfError,
     NoExtractableTextError,
@@ -25,8 +25,8 @@ from reviewer.errors import (
     PdfTooLargeError,
     TooManyPagesError,
 )
-from reviewer.form import PaperText
-from reviewer.text_clean import (
+from reviewer.review.form import PaperText
+from reviewer.review.text_clean import (
     CONNECTORS,
     build_vocabulary,
     is_heading,
@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 def extract_paper(path: Path, *, max_pages: int, max_mb: float) -> PaperText:
     """The cleaned text and sections of the PDF at ``path``.
 
-    Raises a :class:`~reviewer.errors.ReviewInputError` subclass when the file is missing,
+    Raises a :class:`~reviewer.review.errors.ReviewInputError` subclass when the file is missing,
     larger than ``max_mb`` MiB, not a PDF, corrupt, encrypted, longer than ``max_pages``
     pages or without a text layer.
     """

@@ -15,12 +15,13 @@ from gateway.cli_support import (
 )
 from gateway.errors import AutoscholarError
 from gateway.report import summary_table
-from scientist.demo import run_demo
-from scientist.experiments import cli as experiments_cli
-from scientist.ideas import cli as ideas_cli
-from scientist.literature import cli as literature_cli
-from scientist.pipeline import cli as pipeline_cli
-from scientist.writeup import cli as writeup_cli
+from scientist.cli import experiments as experiments_cli
+from scientist.cli import ideas as ideas_cli
+from scientist.cli import literature as literature_cli
+from scientist.cli import pipeline as pipeline_cli
+from scientist.cli import writeup as writeup_cli
+from scientist.cli.demo import run_demo
+from service.cli import serve_command
 
 app = typer.Typer(help="Generate research papers from code templates.", no_args_is_help=True)
 out = Console()
@@ -69,7 +70,6 @@ def demo(preset: PresetOpt = "debug", set_: SetOpt = None, count: int = 2) -> No
 
 def _serve_command() -> None:
     """Register ``serve`` from service/ (the CLI entry is the one place that names it)."""
-    from service.cli import serve_command
 
     app.command(name="serve")(serve_command)
 

@@ -15,6 +15,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from scientist.pipeline.models import IdeaOutcome, RunManifest
+from scientist.runs.run import RunRequest, run_pipeline
 
 
 class BatchTask(BaseModel):
@@ -88,8 +89,6 @@ def _result(future: Future[BatchResult], task: BatchTask) -> BatchResult:
 
 def run_task(task: BatchTask) -> BatchResult:
     """One paper run, in whatever process the executor chose; never raises."""
-    from scientist.pipeline.run import RunRequest, run_pipeline
-
     start = time.monotonic()
     request = RunRequest(template=task.template, preset=task.preset, overrides=task.overrides)
     try:

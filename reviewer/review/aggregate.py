@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from reviewer.form import SCORE_FIELDS, ReviewerResult, ScoreStats
+from reviewer.review.form import SCORE_FIELDS, ReviewerResult, ScoreStats
 
 
 def score_stats(values: list[int]) -> ScoreStats:

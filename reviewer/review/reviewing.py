@@ -11,9 +11,9 @@ from typing import TypedDict
 from gateway import Gateway, Settings
 from gateway.profiles import OutputProfile
 from gateway.prompts import render
-from reviewer.decision import Calibration, load_calibration
-from reviewer.fewshot import FewshotExample, load_fewshot, shown_example
-from reviewer.form import (
+from reviewer.review.decision import Calibration, load_calibration
+from reviewer.review.fewshot import FewshotExample, load_fewshot, shown_example
+from reviewer.review.form import (
     Excerpt,
     MetaReviewReply,
     ReviewerResult,

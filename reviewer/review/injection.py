@@ -20,7 +20,7 @@ from typing import Any
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import ContentStream, FloatObject
 
-from reviewer.form import InjectionFlag, PaperText, Section
+from reviewer.review.form import InjectionFlag, PaperText, Section
 
 REDACTION = "[flagged as possible prompt injection; removed]"
 MIN_VISIBLE_PT = 4.0

@@ -23,10 +23,10 @@ from gateway.cli_support import (
 from gateway.errors import AutoscholarError
 from gateway.ledger import Ledger
 from graphs.review import graph_config, review_paper
-from reviewer.calibration.cli import calibrate_command, review_settings
-from reviewer.form import SCORE_FIELDS, ReviewReport
-from reviewer.report import write_outputs
-from reviewer.reviewing import ProgressEvent, ReviewDeps
+from reviewer.cli.calibrate import calibrate_command, review_settings
+from reviewer.review.form import SCORE_FIELDS, ReviewReport
+from reviewer.review.report import write_outputs
+from reviewer.review.reviewing import ProgressEvent, ReviewDeps
 
 app = typer.Typer(help="Review papers with a calibrated LLM ensemble.", no_args_is_help=True)
 out = Console()

@@ -17,10 +17,10 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from gateway.errors import AutoscholarError, ContextLengthError, StructuredOutputError
-from reviewer.aggregate import aggregate_scores
-from reviewer.decision import decide
-from reviewer.excerpt import budget_excerpt
-from reviewer.form import (
+from reviewer.review.aggregate import aggregate_scores
+from reviewer.review.decision import decide
+from reviewer.review.excerpt import budget_excerpt
+from reviewer.review.form import (
     CutRecord,
     Decision,
     Excerpt,
@@ -33,9 +33,9 @@ from reviewer.form import (
     ReviewReport,
     ScoreStats,
 )
-from reviewer.injection import find_hidden_text, find_injections, redact_paper
-from reviewer.pdf_text import extract_paper, paper_from_text
-from reviewer.reviewing import (
+from reviewer.review.injection import find_hidden_text, find_injections, redact_paper
+from reviewer.review.pdf_text import extract_paper, paper_from_text
+from reviewer.review.reviewing import (
     ReviewDeps,
     excerpt_budget,
     meta_review,

@@ -14,9 +14,9 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from gateway.profiles import OutputProfile
-from reviewer.form import ReviewForm
+from reviewer.review.form import ReviewForm
 
-FEWSHOT_DIR = Path(__file__).resolve().parents[1] / "samples" / "fewshot"
+FEWSHOT_DIR = Path(__file__).resolve().parents[2] / "samples" / "fewshot"
 LIST_FIELDS: tuple[str, ...] = ("Strengths", "Weaknesses", "Questions", "Limitations")
 ELLIPSIS = "…"
 # A boundary earlier than this share of the limit wastes too much of it; cut finer instead.

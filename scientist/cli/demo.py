@@ -18,7 +18,7 @@ from gateway.prompts import render
 from scientist.ideas.models import IdeaBatch, idea_batch
 from scientist.runstore import new_run
 
-PROMPTS = Path(__file__).parent / "prompts"
+PROMPTS = Path(__file__).parents[1] / "prompts"
 DEMO_TASK = (
     "Study grokking: small networks trained on modular arithmetic (a + b mod 97) first "
     "memorise the training set and only much later generalise."

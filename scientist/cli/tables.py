@@ -16,8 +16,8 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from scientist.pipeline.batch import BatchResult
 from scientist.pipeline.models import IdeaOutcome, RunManifest
+from scientist.runs.batch import BatchResult
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from gateway.cli_support import PresetOpt, SetOpt, fail, progress_bars, settings
 from gateway.errors import AutoscholarError
 from gateway.report import summary_table
 from graphs.writeup import write_paper
+from scientist.literature.factory import build_literature
 from scientist.literature.models import Literature
 from scientist.runstore import open_run
 from scientist.writeup.deps import WriteupDeps, WriteupEvent
@@ -48,8 +49,6 @@ def writeup_settings(
 
 def build_literature_for(settings: Settings) -> Literature:
     """The literature cascade of ``literature.sources``."""
-    from scientist.literature.factory import build_literature
-
     return build_literature(settings)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
 from gateway.errors import SettingsError
-from reviewer.form import Decision
+from reviewer.review.form import Decision
 
 
 class LogisticCalibrator(BaseModel):

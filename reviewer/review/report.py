@@ -21,7 +21,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from gateway.errors import AutoscholarError
-from reviewer.form import SCORE_FIELDS, ReviewerResult, ReviewForm, ReviewReport
+from reviewer.review.form import SCORE_FIELDS, ReviewerResult, ReviewForm, ReviewReport
 
 TEMPLATES = Path(__file__).parent / "report_templates"
 SCORE_RANGES: dict[str, tuple[int, int]] = {
@@ -119,6 +119,7 @@ def render_pdf(html: str, out: Path) -> None:
     try:
         import weasyprint  # imported here: it needs Pango, which only the PDF path uses
 
+        # Lazy, as weasyprint above: html_fetch imports weasyprint (Pango, PDF path only).
         from gateway.html_fetch import FolderURLFetcher
     except (ImportError, OSError) as exc:
         raise ReportRenderError(f"WeasyPrint is unusable ({exc}); install Pango/cairo.") from exc

@@ -19,7 +19,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 from pydantic import BaseModel
 
-import reviewer.form
+import reviewer.review.form
 import scientist.ideas.records
 import scientist.writeup.models
 import scientist.writeup.results
@@ -28,8 +28,8 @@ from gateway.cache import ResponseCache
 from gateway.ledger import Ledger
 from gateway.settings import load_settings, parse_assignments
 from graphs.paper import STAGE_GRAPHS, build_paper_graph
-from reviewer.decision import load_calibration
-from reviewer.fewshot import load_fewshot
+from reviewer.review.decision import load_calibration
+from reviewer.review.fewshot import load_fewshot
 from scientist.errors import RunStoreError
 from scientist.experiments.editor import AiderCLI
 from scientist.experiments.models import (
@@ -41,6 +41,7 @@ from scientist.experiments.models import (
 )
 from scientist.experiments.runner import SandboxRunner
 from scientist.ideas.models import Idea
+from scientist.ideas.template import load_template
 from scientist.literature import build_literature
 from scientist.pipeline import stages
 from scientist.pipeline.deps import Copilot, PipelineDeps
@@ -52,7 +53,6 @@ from scientist.pipeline.models import (
     StageUsage,
 )
 from scientist.runstore import RunPaths, new_run, open_run
-from scientist.template import load_template
 from scientist.writeup.html import compiler_for
 
 THREAD: RunnableConfig = {"configurable": {"thread_id": "paper"}}
@@ -86,7 +86,7 @@ CHECKPOINT_TYPES: tuple[type, ...] = (
         scientist.ideas.records,
         scientist.writeup.models,
         scientist.writeup.results,
-        reviewer.form,
+        reviewer.review.form,
     ),
 )
 VERSIONED = ("autoscholar", "langgraph", "litellm", "pydantic", "llama_cpp_python")

@@ -14,8 +14,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from reviewer.form import CutRecord, Excerpt, PaperText, Section
-from reviewer.text_clean import FRONT_MATTER
+from reviewer.review.form import CutRecord, Excerpt, PaperText, Section
+from reviewer.review.text_clean import FRONT_MATTER
 
 SEPARATOR = "\n\n"
 MIN_SHORTENED_CHARS = 400

@@ -2,7 +2,7 @@
 
 Input is a list of lines (from a PDF's pages or from plain text), where ``""`` is a
 paragraph break. Output is a list of blocks (headings, paragraphs, table rows) from which
-``pdf_text`` builds a :class:`~reviewer.form.PaperText`. Headings open a new section at the
+``pdf_text`` builds a :class:`~reviewer.review.form.PaperText`. Headings open a new section at the
 top level only ("1 Introduction", "Abstract", "REFERENCES", "A Appendix"); subsection headings
 ("2.1 Method") stay inside their section's text as their own paragraph.
 """
@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from reviewer.form import Section
+from reviewer.review.form import Section
 
 FRONT_MATTER = "Front matter"
 _TOP_ZONE, _BOTTOM_ZONE = 5, 3

@@ -24,7 +24,7 @@ from reviewer.calibration.run import (
     calibrate_from_reviews,
     calibrate_with_model,
 )
-from reviewer.reviewing import ReviewDeps
+from reviewer.review.reviewing import ReviewDeps
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
