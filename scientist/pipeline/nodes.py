@@ -21,8 +21,6 @@ from pydantic import TypeAdapter, ValidationError
 
 from gateway.errors import AutoscholarError, BudgetExceededError
 from gateway.ledger import Ledger, sum_entries
-from reviewer.review.form import ReviewReport
-from scientist.experiments.models import ExperimentRecord
 from scientist.ideas.models import Idea
 from scientist.pipeline import stages
 from scientist.pipeline.deps import PipelineDeps
@@ -35,7 +33,6 @@ from scientist.pipeline.models import (
     StageUsage,
 )
 from scientist.pipeline.state import IdeaState, PaperState
-from scientist.writeup.models import WriteupRecord
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -149,18 +146,14 @@ def _stage_call(
     deps: PipelineDeps,
     stage: Stage,
     call: Callable[[], T],
-    result_type: type[T],
 ) -> tuple[T | None, IdeaOutcome]:
     """Run one stage of one idea with its budget checks; failures land in the outcome.
 
-    A stage that finished before (its done-marker exists: the run was killed and resumed)
-    is not run again: its result and the outcome it left are read back.
+    Resuming needs nothing here: the stage's graph checkpoints under the paper graph's
+    checkpointer, so a node re-run after a kill continues that graph from its last step
+    (and a graph that had finished returns its final state without a call).
     """
     name = state["idea"].Name
-    done = stages.load_done(deps, name, stage, result_type)
-    if done is not None:
-        deps.notify(PipelineEvent(idea=name, stage=stage, status="done", detail="from checkpoint"))
-        return done
     outcome = _outcome(state, deps)
     outcome.stage, outcome.status = stage, "running"
     ledger = stages.idea_ledger(deps, name)
@@ -179,8 +172,6 @@ def _stage_call(
         outcome.status, outcome.reason = "failed", f"{stage}: {type(exc).__name__}: {exc}"
     previous = outcome.usage.get(stage, StageUsage())
     outcome.usage[stage] = _add_usage(previous, _usage(ledger, first, deps.clock() - start))
-    if outcome.status == "running" and result is not None:
-        stages.save_done(deps, name, stage, result, outcome)
     status = "done" if outcome.status == "running" else "failed"
     deps.notify(PipelineEvent(idea=name, stage=stage, status=status, detail=outcome.reason or ""))
     return result, outcome
@@ -234,7 +225,6 @@ def experiment(
         deps,
         "experiments",
         lambda: stages.run_experiments(deps, state["idea"], feedback),
-        ExperimentRecord,
     )
     if record is not None and record.status != "ok":
         outcome.status, outcome.reason = "failed", f"experiments: {record.reason}"
@@ -259,11 +249,10 @@ def gate_experiments(
     )
     reply = ask_copilot(deps, request)
     if reply.action == "feedback":
-        stages.clear_done(deps, state["idea"].Name, "experiments")
         return Command(goto="experiment", update={"feedback": {"experiments": reply.text}})
     if reply.action == "edit":
         edited = record.model_copy(update={"notes": reply.text})
-        stages.save_experiment(deps, state["idea"], edited, state["outcome"])
+        stages.save_experiment(deps, state["idea"], edited)
         return Command(goto="write", update={"experiment": edited})
     return Command(goto="write")
 
@@ -280,7 +269,6 @@ def write(
         deps,
         "writeup",
         lambda: stages.write_paper(deps, idea, record, feedback),
-        WriteupRecord,
     )
     if _failed(outcome) or writeup is None:
         return Command(goto="finish", update={"outcome": outcome})
@@ -305,7 +293,6 @@ def gate_writeup(
     )
     reply = ask_copilot(deps, request)
     if reply.action == "feedback":
-        stages.clear_done(deps, state["idea"].Name, "writeup")
         return Command(goto="write", update={"feedback": {"writeup": reply.text}})
     if reply.action == "edit":
         stages.recompile(deps, state["idea"], reply.text)
@@ -323,7 +310,6 @@ def review(
         deps,
         "review",
         lambda: stages.review_paper(deps, idea, revision=False),
-        ReviewReport,
     )
     if report is None or _failed(outcome):
         return Command(goto="finish", update={"outcome": outcome})
@@ -341,7 +327,6 @@ def improve(state: IdeaState, runtime: Runtime[PipelineDeps]) -> dict[str, Any]:
         deps,
         "improve",
         lambda: stages.improve_paper(deps, idea, state["experiment"]),
-        ReviewReport,
     )
     if report is not None and not _failed(outcome):
         outcome.revised_overall = stages.overall_of(report)

@@ -7,14 +7,12 @@ pipeline's and files the results in the run folder.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from gateway.errors import AutoscholarError
 from gateway.ledger import Ledger
@@ -149,49 +147,10 @@ def record_coder_usage(ledger: Ledger, record: ExperimentRecord, model: str) -> 
         )
 
 
-def save_experiment(
-    deps: PipelineDeps, idea: Idea, record: ExperimentRecord, outcome: IdeaOutcome
-) -> None:
-    """Write an (edited) experiment record back to experiments.json and its done-marker."""
+def save_experiment(deps: PipelineDeps, idea: Idea, record: ExperimentRecord) -> None:
+    """Write an (edited) experiment record back to experiments.json."""
     path = deps.run.idea(idea.Name).experiments_json
     path.write_text(record.model_dump_json(indent=2), encoding="utf-8")
-    save_done(deps, idea.Name, "experiments", record, outcome)
-
-
-def _marker(deps: PipelineDeps, name: str, stage: str) -> Path:
-    return deps.run.idea(name).root / ".stages" / f"{stage}.json"
-
-
-def save_done(deps: PipelineDeps, name: str, stage: str, result: Any, outcome: IdeaOutcome) -> None:
-    """Record that a stage finished, with its result and the idea's outcome (atomically)."""
-    path = _marker(deps, name, stage)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "result": TypeAdapter(type(result)).dump_python(result, mode="json"),
-        "outcome": outcome.model_dump(mode="json"),
-    }
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def load_done(
-    deps: PipelineDeps, name: str, stage: str, result_type: type[T]
-) -> tuple[T, IdeaOutcome] | None:
-    """A finished stage's result and outcome, or None if it has not finished."""
-    path = _marker(deps, name, stage)
-    if not path.is_file():
-        return None
-    payload = json.loads(path.read_text(encoding="utf-8"))
-    adapter: TypeAdapter[T] = TypeAdapter(result_type)
-    return adapter.validate_python(payload["result"]), IdeaOutcome.model_validate(
-        payload["outcome"]
-    )
-
-
-def clear_done(deps: PipelineDeps, name: str, stage: str) -> None:
-    """Forget that a stage finished (a redo with feedback)."""
-    _marker(deps, name, stage).unlink(missing_ok=True)
 
 
 def experiment_summary(record: ExperimentRecord) -> str:

@@ -241,6 +241,8 @@ def test_sigkill_during_experiments_then_resume(tmp_path: Path) -> None:
     calls = _resume(tmp_path, run_dir)
     assert _repeated(calls) == []  # no completed call was made again
     assert calls[: len(before)] == before and len(calls) > len(before)
+    # The checkpointer alone did it: no side file records which stages finished.
+    assert [p for p in run_dir.rglob("*") if p.name == ".stages"] == []
 
 
 @pytest.mark.parametrize(
