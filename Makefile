@@ -43,7 +43,7 @@ mutation: $(STAMP)/venv
 	set -f; $(BIN)/python tests/mutation/run.py $(if $(SURVIVORS),--survivors) $(MODULES)
 
 lint: setup
-	$(BIN)/ruff check gateway scientist reviewer graphs service tests benchmarks
+	$(BIN)/ruff check core gateway scientist reviewer graphs service tests benchmarks docs
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -37,8 +37,8 @@ from _common import emit_json, fmt, make_console, verdict
 from llama_cpp.llama_grammar import json_schema_to_gbnf
 from rich.table import Table
 
+from core.settings import LocalModelSettings, load_settings
 from gateway.local import LocalServer
-from gateway.settings import LocalModelSettings, load_settings
 
 GFLOP_PER_TOKEN = 0.27
 GEN_TOKENS = 64

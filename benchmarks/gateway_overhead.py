@@ -29,7 +29,9 @@ from _common import FakeOpenAIServer, emit_json, fmt, make_console, median, perc
 from pydantic import BaseModel, Field
 from rich.table import Table
 
-import gateway  # sets LITELLM_LOCAL_MODEL_COST_MAP; litellm is imported only after it
+import gateway
+from core.settings import load_settings
+from gateway._litellm import load_litellm
 
 TARGET_MS = 5.0
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -55,9 +57,8 @@ CONTENT = json.dumps({"title": "A fine paper", "score": 7, "accept": True})
 
 def make_paths(url: str, cache_dir: Path) -> dict[str, Callable[[], Any]]:
     """One zero-argument callable per timed path, all aimed at the fake server."""
-    import litellm
-
-    settings = gateway.load_settings(
+    litellm = load_litellm()  # the bundled price map, no fetch
+    settings = load_settings(
         "default",
         {
             "llm": {

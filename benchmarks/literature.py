@@ -19,7 +19,7 @@ from typing import Any
 from _common import emit_json, fmt, make_console, median, percentile
 from rich.table import Table
 
-from gateway.settings import load_settings
+from core.settings import load_settings
 from scientist.literature.corpus import read_corpus
 from scientist.literature.factory import build_literature
 from scientist.literature.offline import OfflineIndex, build_index

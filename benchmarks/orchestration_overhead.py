@@ -25,6 +25,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from core.runstore import new_run
 from gateway import Gateway
 from gateway.ledger import Ledger
 from gateway.scripted import ScriptedLLM
@@ -33,7 +34,6 @@ from scientist.ideas.template import load_template
 from scientist.pipeline import stages
 from scientist.pipeline.deps import PipelineDeps
 from scientist.runs.run import RunRequest, run_pipeline, settings_for
-from scientist.runstore import new_run
 from tests.pipeline_support import (
     ROOT,
     FakeCompiler,

@@ -22,7 +22,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import chat_completion_body, emit_json, make_console, verdict
-from gateway import Gateway, load_settings
+from core.settings import load_settings
+from gateway import Gateway
 from gateway._litellm import load_litellm
 from graphs.review import build_review_graph
 from reviewer.review.nodes import assemble_report

@@ -63,7 +63,8 @@ os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # litellm's bundled price m
 from rich.table import Table
 
 from benchmarks._common import emit_json, make_console
-from gateway import Gateway, Settings, load_settings
+from core.settings import Settings, load_settings
+from gateway import Gateway
 from gateway._litellm import load_litellm
 from gateway.prompts import render
 from gateway.types import ChatMessage, LLMRequest, LLMResponse

@@ -24,7 +24,7 @@ from gateway.ledger import Ledger
 from gateway.local import LocalServer, shared_server
 from gateway.prompts import GATEWAY_PROMPTS, render
 from gateway.retry import RetryPolicy
-from gateway.settings import Role, Settings
+from gateway.settings import GatewaySettings, Role
 from gateway.structured import (
     InvalidReply,
     parse_reply,
@@ -54,7 +54,7 @@ class Gateway:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: GatewaySettings,
         *,
         ledger: Ledger | None = None,
         cache: ResponseCache | None = None,
@@ -75,7 +75,7 @@ class Gateway:
         self.retry = retry or RetryPolicy(llm.max_retries, llm.backoff_initial_s, llm.backoff_max_s)
 
     @classmethod
-    def from_settings(cls, settings: Settings, run_dir: Path | None = None) -> Gateway:
+    def from_settings(cls, settings: GatewaySettings, run_dir: Path | None = None) -> Gateway:
         """A gateway with the cache and a ledger file (``run_dir/ledger.jsonl``) per settings."""
         cache = ResponseCache(settings.cache_file()) if settings.llm.cache_enabled else None
         ledger = Ledger(run_dir / "ledger.jsonl" if run_dir else None)

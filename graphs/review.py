@@ -31,7 +31,7 @@ from reviewer.review.nodes import (
     review_one,
     write_meta_review,
 )
-from reviewer.review.reviewing import ReviewDeps, reviewer_model
+from reviewer.review.reviewing import ReviewDeps, ensemble_models
 
 
 def build_review_graph(checkpointer: Any = None) -> Any:
@@ -59,8 +59,7 @@ def graph_config(deps: ReviewDeps) -> dict[str, Any]:
     follow its own review and every reviewer after the first starts on the paper prefix
     already processed; interleaved, they would evict each other's cache.
     """
-    settings = deps.settings
-    models = [reviewer_model(settings, i) for i in range(settings.review.num_reviewers)]
+    models = ensemble_models(deps.settings)
     return run_config(max_concurrency=deps.gateway.max_concurrency("reviewer", models))
 
 

@@ -7,7 +7,3 @@ from gateway.errors import AutoscholarError
 
 class TemplateError(AutoscholarError):
     """A research template is missing, incomplete or malformed."""
-
-
-class RunStoreError(AutoscholarError):
-    """A run folder is missing or not a run folder."""

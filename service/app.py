@@ -16,8 +16,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.settings import preset_names
-from scientist.runstore import RunPaths
+from core.runstore import RunPaths
+from core.settings import preset_names
 from service import pages
 from service.auth import request_user
 from service.config import ServiceConfig

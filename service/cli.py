@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from gateway.cli_support import PresetOpt, SetOpt, console, fail
+from core.cli_support import PresetOpt, SetOpt, console, fail
 from gateway.errors import AutoscholarError
 from service.app import create_app
 from service.config import ServiceConfig, service_paths

@@ -17,9 +17,17 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, SecretStr
 
+from core.job_policy import DEFAULT_BOUNDS, MODEL_FIELDS, Bound, JobPolicySettings
+from core.settings import (
+    Settings,
+    deep_merge,
+    flatten,
+    load_settings,
+    nest,
+    parse_assignments,
+    preset_names,
+)
 from gateway.errors import SettingsError
-from gateway.job_policy import DEFAULT_BOUNDS, MODEL_FIELDS, Bound, JobPolicySettings
-from gateway.settings import Settings, load_settings, parse_assignments, preset_names
 
 # Never open to a job, whatever the policy says: the service itself, model endpoints, and
 # (checked by type below) every path and secret.
@@ -68,41 +76,6 @@ class ServicePaths:
 def service_paths(settings: Settings) -> ServicePaths:
     """The service folder these settings point at."""
     return ServicePaths(settings.service.data_dir or settings.data_dir / "service")
-
-
-def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``extra`` merged in, nested dicts merged key by key."""
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def flatten(overrides: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` and ``{"a.b": 1}`` both as ``{"a.b": 1}``."""
-    flat: dict[str, Any] = {}
-    for key, value in overrides.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
-
-
-def nest(flat: dict[str, Any]) -> dict[str, Any]:
-    """``{"a.b": 1}`` as ``{"a": {"b": 1}}``."""
-    nested: dict[str, Any] = {}
-    for key, value in flat.items():
-        node = nested
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return nested
 
 
 def check_job_overrides(

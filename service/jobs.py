@@ -15,7 +15,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from gateway import Gateway, Settings
+from core.runstore import RunPaths
+from core.settings import Settings
+from gateway import Gateway
 from gateway.cache import ResponseCache
 from gateway.ledger import Ledger
 from graphs.review import checkpointed, review_paper
@@ -24,7 +26,6 @@ from reviewer.review.nodes import ReviewInput
 from reviewer.review.report import ReportRenderError, write_outputs
 from reviewer.review.reviewing import ProgressEvent, ReviewDeps
 from scientist.runs.run import run_in_folder
-from scientist.runstore import RunPaths
 from service.checkpoints import open_checkpointer
 from service.config import ServicePaths
 from service.store import JobRecord

@@ -21,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.settings import ServiceSettings
+from core.clock import Clock
+from core.settings import ServiceSettings
 from service.errors import ApiError
 
 WINDOW_S = 60.0
@@ -34,7 +35,7 @@ class SlidingWindowLimiter:
     """At most ``limit`` events per key in any ``window_s`` seconds."""
 
     def __init__(
-        self, limit: int, window_s: float = WINDOW_S, clock: Callable[[], float] = time.monotonic
+        self, limit: int, window_s: float = WINDOW_S, clock: Clock = time.monotonic
     ) -> None:
         self.limit, self.window_s, self.clock = limit, window_s, clock
         self._events: dict[str, deque[float]] = defaultdict(deque)
@@ -101,9 +102,7 @@ def retry_seconds(wait: float) -> int:
     return max(1, math.ceil(wait))
 
 
-def login_limiter(
-    service: ServiceSettings, clock: Callable[[], float] = time.monotonic
-) -> SlidingWindowLimiter:
+def login_limiter(service: ServiceSettings, clock: Clock = time.monotonic) -> SlidingWindowLimiter:
     """Failed web logins per client address (``service.login_max_failures``)."""
     return SlidingWindowLimiter(service.login_max_failures, service.login_window_s, clock)
 

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pydantic import ValidationError
 
-from gateway.settings import preset_names
+from core.settings import preset_names
 from reviewer.review.form import ReviewReport
 from service.auth import COOKIE, request_user, user_for_token
 from service.charts import score_rows

@@ -18,13 +18,14 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from core.clock import Clock
 from service.errors import JobLimitError, JobStoreError
 from service.models import JobKind, JobStatus
 
@@ -129,7 +130,7 @@ def pid_alive(pid: int) -> bool:
 class JobStore:
     """The jobs table: create, claim, renew, finish, cancel, read. Safe across processes."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: Path, *, clock: Clock = time.time) -> None:
         self.path = path
         self.clock = clock
         self._local = threading.local()

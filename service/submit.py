@@ -20,8 +20,9 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
+from core.clock import Clock
+from core.settings import Settings
 from gateway.errors import SettingsError
-from gateway.settings import Settings
 from reviewer.review.errors import (
     NotAPdfError,
     PdfTooLargeError,
@@ -60,9 +61,7 @@ class ServiceState:
     templates: Callable[[], list[str]] = field(default=shipped_templates)
 
     @classmethod
-    def build(
-        cls, config: ServiceConfig, clock: Callable[[], float] = time.monotonic
-    ) -> ServiceState:
+    def build(cls, config: ServiceConfig, clock: Clock = time.monotonic) -> ServiceState:
         """Open the store and set up the limiters (on ``clock``) for ``config``."""
         settings = config.settings()
         paths = service_paths(settings)

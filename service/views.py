@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from core.runstore import RunPaths, safe_name
 from gateway.types import LedgerEntry
-from scientist.runstore import RunPaths, safe_name
 from service.config import ServicePaths
 from service.models import (
     IdeaStatus,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gateway.settings import Settings, load_settings
+from core.settings import Settings, load_settings
 from tests.fakes import FakeOpenAI, fake_openai_server
 from tests.provider_fakes import ProviderFakes, serve_provider_fakes, set_dummy_env
 

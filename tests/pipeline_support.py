@@ -19,7 +19,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from gateway import Gateway, Settings
+from core.runstore import RunPaths
+from core.settings import Settings
+from gateway import Gateway
 from gateway.cache import ResponseCache
 from gateway.ledger import Ledger
 from gateway.scripted import ScriptedLLM
@@ -31,7 +33,6 @@ from scientist.ideas.template import load_template
 from scientist.literature.models import Paper, SearchResult, SourceOutcome
 from scientist.pipeline.deps import PipelineDeps
 from scientist.runs.run import RunRequest
-from scientist.runstore import RunPaths
 from scientist.writeup.compile import CompileResult, LintWarning
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, get_args
 
-from gateway.settings import Role
+from core.settings import Role
 from tests.provider_replies import Asked, GPT4oResponder, Responder
 
 Provider = Literal["openai", "anthropic", "gemini"]

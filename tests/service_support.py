@@ -24,9 +24,10 @@ import httpx
 import uvicorn
 from pydantic import BaseModel
 
-from gateway import Gateway, ScriptedLLM, Settings
+from core.runstore import RunPaths
+from core.settings import Settings
+from gateway import Gateway, ScriptedLLM
 from gateway.types import LedgerEntry, LLMRequest
-from scientist.runstore import RunPaths
 from service.app import create_app
 from service.config import ServiceConfig
 from service.jobs import GatewayFactory, RunLauncher, cache_for, default_handlers

@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 
-from gateway import Settings
+from core.settings import Settings
 from gateway.errors import BadRequestError, ContextLengthError, StructuredOutputError
 from reviewer.calibration.data import CalibrationPaper
 from reviewer.calibration.errors import CalibrationError

@@ -12,14 +12,15 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from gateway import Gateway, Settings
-from gateway.cli_support import (
+from core.cli_support import (
     PresetOpt,
     SetOpt,
     fail,
     print_settings,
     progress_bars,
 )
+from core.settings import Settings
+from gateway import Gateway
 from gateway.errors import AutoscholarError
 from gateway.ledger import Ledger
 from graphs.review import graph_config, review_paper

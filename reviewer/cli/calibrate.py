@@ -10,8 +10,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from gateway import Gateway, Settings
-from gateway.cli_support import fail, progress_bars, settings_from_flags
+from core.cli_support import fail, progress_bars, settings_from_flags
+from core.settings import Settings
+from gateway import Gateway
 from gateway.errors import AutoscholarError
 from graphs.review import review_alone
 from reviewer.calibration.evaluate import Row

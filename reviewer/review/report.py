@@ -120,7 +120,7 @@ def render_pdf(html: str, out: Path) -> None:
         import weasyprint  # imported here: it needs Pango, which only the PDF path uses
 
         # Lazy, as weasyprint above: html_fetch imports weasyprint (Pango, PDF path only).
-        from gateway.html_fetch import FolderURLFetcher
+        from core.html_fetch import FolderURLFetcher
     except (ImportError, OSError) as exc:
         raise ReportRenderError(f"WeasyPrint is unusable ({exc}); install Pango/cairo.") from exc
     with _atomic_path(out) as tmp:

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
 
-from gateway import Gateway, Settings
+from core.settings import Settings
+from gateway import Gateway
 from gateway.profiles import OutputProfile
 from gateway.prompts import render
 from reviewer.review.decision import Calibration, load_calibration
@@ -81,6 +82,11 @@ def reviewer_model(settings: Settings, index: int) -> str:
     return models[index % len(models)] if models else settings.llm.models.reviewer
 
 
+def ensemble_models(settings: Settings) -> list[str]:
+    """The model of every reviewer in the ensemble, in reviewer order."""
+    return [reviewer_model(settings, i) for i in range(settings.review.num_reviewers)]
+
+
 def reviewer_persona(settings: Settings, index: int) -> str:
     """The persona name of reviewer ``index``, in turn."""
     personas = settings.review.personas
@@ -103,8 +109,7 @@ def _model_budget(deps: ReviewDeps, model: str) -> int:
 def excerpt_budget(deps: ReviewDeps) -> int:
     """Tokens of paper text that fit every reviewer model's context with room to answer."""
     settings = deps.settings
-    models = {reviewer_model(settings, i) for i in range(settings.review.num_reviewers)}
-    budget = min(_model_budget(deps, m) for m in models)
+    budget = min(_model_budget(deps, m) for m in set(ensemble_models(settings)))
     if settings.review.max_paper_tokens is not None:
         budget = min(budget, settings.review.max_paper_tokens)
     return max(budget, 500)

@@ -6,15 +6,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gateway.cli_support import (
+from core.cli_support import (
     PresetOpt,
     SetOpt,
     fail,
     print_settings,
     settings_from_flags,
 )
+from core.report import summary_table
 from gateway.errors import AutoscholarError
-from gateway.report import summary_table
 from scientist.cli import experiments as experiments_cli
 from scientist.cli import ideas as ideas_cli
 from scientist.cli import literature as literature_cli

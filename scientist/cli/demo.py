@@ -12,11 +12,12 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from gateway import Gateway, Settings
+from core.runstore import new_run
+from core.settings import Settings
+from gateway import Gateway
 from gateway.ledger import Totals
 from gateway.prompts import render
 from scientist.ideas.models import IdeaBatch, idea_batch
-from scientist.runstore import new_run
 
 PROMPTS = Path(__file__).parents[1] / "prompts"
 DEMO_TASK = (

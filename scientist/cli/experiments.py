@@ -14,9 +14,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gateway.cli_support import PresetOpt, SetOpt, fail, progress_bars, settings_from_flags
+from core.cli_support import PresetOpt, SetOpt, fail, progress_bars, settings_from_flags
+from core.runstore import open_run
+from core.settings import Settings
 from gateway.errors import AutoscholarError
-from gateway.settings import Settings
 from graphs.experiments import run_experiments
 from scientist.experiments.editor import AiderCLI
 from scientist.experiments.feedback import results_table
@@ -33,7 +34,6 @@ from scientist.ideas.template import (
     resolve_template,
     shipped_templates,
 )
-from scientist.runstore import open_run
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -124,9 +124,8 @@ def experiment_command(
 ) -> None:
     """Run the experiment stage for one idea: Aider edits, the sandbox runs, up to N rounds,
     then plots and notes; writes <run>/<idea>/experiments.json."""
-    pairs = [*(set_ or []), *([f"experiments.max_rounds={rounds}"] if rounds else [])]
     try:
-        cfg = settings_from_flags(preset, pairs)
+        cfg = settings_from_flags(preset, set_, {"experiments.max_rounds": rounds or None})
         run = open_run(run_dir)
         chosen = find_idea(run, idea)
         tmpl = load_template(template_of(run, template))

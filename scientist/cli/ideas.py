@@ -12,16 +12,17 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from gateway import Gateway, Settings
-from gateway.cli_support import PresetOpt, SetOpt, fail, progress_bars, settings_from_flags
+from core.cli_support import PresetOpt, SetOpt, fail, progress_bars, settings_from_flags
+from core.report import summary_table
+from core.runstore import new_run
+from core.settings import Settings
+from gateway import Gateway
 from gateway.errors import AutoscholarError
-from gateway.report import summary_table
 from graphs.ideas import run_ideas
 from scientist.ideas.deps import IdeasDeps, IdeasProgress
 from scientist.ideas.records import SORT_KEYS, IdeasFile, SortKey, save_ideas, sort_value
 from scientist.ideas.template import Template, load_template
 from scientist.literature.factory import build_literature, index_path
-from scientist.runstore import new_run
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -29,17 +30,14 @@ err = Console(stderr=True, soft_wrap=True)
 
 def ideas_settings(preset: str | None, set_: list[str] | None, **flags: Any) -> Settings:
     """Settings with the command's shortcut flags applied on top of --set."""
-    names = {
-        "num_ideas": "ideas.num_ideas",
-        "reflections": "ideas.num_reflections",
-        "novelty_rounds": "ideas.novelty_rounds",
-        "model": "llm.models.ideas",
+    typed = {
+        "ideas.num_ideas": flags.get("num_ideas"),
+        "ideas.num_reflections": flags.get("reflections"),
+        "ideas.novelty_rounds": flags.get("novelty_rounds"),
+        "llm.models.ideas": flags.get("model"),
+        "ideas.novelty_check": False if flags.get("no_novelty") else None,
     }
-    pairs = list(set_ or [])
-    pairs += [f"{names[k]}={v}" for k, v in flags.items() if k in names and v is not None]
-    if flags.get("no_novelty"):
-        pairs.append("ideas.novelty_check=false")
-    return settings_from_flags(preset, pairs)
+    return settings_from_flags(preset, set_, typed)
 
 
 def ideas_command(

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gateway.cli_support import PresetOpt, SetOpt, fail, settings_from_flags
+from core.cli_support import PresetOpt, SetOpt, fail, settings_from_flags
 from gateway.errors import AutoscholarError
 from scientist.literature.factory import build_literature, index_path
 from scientist.literature.models import SearchResult
@@ -58,11 +58,8 @@ def search_command(
     set_: SetOpt = None,
 ) -> None:
     """Run one query through the cascade and show what each source did."""
-    pairs = list(set_ or [])
-    if source:
-        pairs.append(f"literature.sources={_json_list(source)}")
     try:
-        cfg = settings_from_flags(preset, pairs)
+        cfg = settings_from_flags(preset, set_, {"literature.sources": source or None})
         with err.status(f"searching {', '.join(cfg.literature.sources)}…"):
             result = build_literature(cfg).search(query, limit)
     except AutoscholarError as exc:
@@ -73,10 +70,6 @@ def search_command(
         for paper in result.papers:
             out.print(paper.bibtex, markup=False, highlight=False)
     raise typer.Exit(0 if result.papers else 1)
-
-
-def _json_list(items: list[str]) -> str:
-    return "[" + ",".join(f'"{item}"' for item in items) + "]"
 
 
 def results_table(result: SearchResult) -> Table:

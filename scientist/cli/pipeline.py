@@ -10,10 +10,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from gateway.cli_support import PresetOpt, SetOpt, fail
+from core.cli_support import PresetOpt, SetOpt, fail
+from core.report import summary_table
+from core.runstore import RunPaths
 from gateway.errors import AutoscholarError
 from gateway.ledger import read_entries, sum_entries
-from gateway.report import summary_table
 from scientist.cli.copilot import terminal_copilot
 from scientist.cli.live import LiveView
 from scientist.cli.tables import (
@@ -33,7 +34,6 @@ from scientist.runs.batch import (
     run_batch,
 )
 from scientist.runs.run import RunRequest, resume_pipeline, run_pipeline
-from scientist.runstore import RunPaths
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)

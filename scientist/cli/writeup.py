@@ -9,14 +9,15 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, TaskID
 
-from gateway import Gateway, Settings
-from gateway.cli_support import PresetOpt, SetOpt, fail, progress_bars, settings_from_flags
+from core.cli_support import PresetOpt, SetOpt, fail, progress_bars, settings_from_flags
+from core.report import summary_table
+from core.runstore import open_run
+from core.settings import Settings
+from gateway import Gateway
 from gateway.errors import AutoscholarError
-from gateway.report import summary_table
 from graphs.writeup import write_paper
 from scientist.literature.factory import build_literature
 from scientist.literature.models import Literature
-from scientist.runstore import open_run
 from scientist.writeup.deps import WriteupDeps, WriteupEvent
 from scientist.writeup.html import compiler_for
 from scientist.writeup.inputs import WriteupTarget, read_related, writeup_targets
@@ -41,10 +42,12 @@ def writeup_settings(
     pdf_engine: str | None = None,
 ) -> Settings:
     """Settings with the command's shortcut flags applied on top of --set."""
-    pairs = list(assignments or [])
-    flags = {"page_limit": page_limit, "citation_rounds": citation_rounds, "pdf_engine": pdf_engine}
-    pairs += [f"writing.{k}={v}" for k, v in flags.items() if v is not None]
-    return settings_from_flags(preset, pairs)
+    flags = {
+        "writing.page_limit": page_limit,
+        "writing.citation_rounds": citation_rounds,
+        "writing.pdf_engine": pdf_engine,
+    }
+    return settings_from_flags(preset, assignments, flags)
 
 
 def build_literature_for(settings: Settings) -> Literature:

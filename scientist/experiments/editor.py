@@ -24,10 +24,10 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.settings import Settings
 from gateway._litellm import load_litellm
 from gateway.gateway import LOCAL_KEY
 from gateway.local import LOCAL_ALIAS, shared_server
-from gateway.settings import Settings
 from scientist.experiments.errors import AiderNotFoundError
 from scientist.experiments.runner import LOG_DIR, kill_group
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from core.runstore import RunPaths
 from scientist.experiments.errors import IdeaNotFoundError
 from scientist.ideas.models import Idea
-from scientist.runstore import RunPaths
 
 
 def read_ideas_file(run: RunPaths) -> dict[str, Any]:

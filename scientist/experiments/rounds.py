@@ -18,7 +18,8 @@ from typing import Annotated, Any, Literal, NotRequired, TypedDict
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from gateway.settings import Settings
+from core.runstore import IdeaPaths
+from core.settings import Settings
 from scientist.experiments import workspace as ws
 from scientist.experiments.editor import CodeEditor, EditResult
 from scientist.experiments.feedback import (
@@ -39,7 +40,6 @@ from scientist.experiments.models import (
 )
 from scientist.experiments.runner import Runner
 from scientist.ideas.models import Idea
-from scientist.runstore import IdeaPaths
 
 Stage = Literal["baseline", "experiment", "plot", "notes"]
 

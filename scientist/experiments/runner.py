@@ -34,7 +34,7 @@ from typing import IO, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from gateway.settings import ExperimentsSettings
+from core.settings import ExperimentsSettings
 from scientist.experiments.errors import ExperimentError
 from scientist.experiments.models import GroupResult, ProcessOutcome, RunOutcome, RunStatus
 

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gateway import Gateway, Settings
+from core.settings import Settings
+from gateway import Gateway
 from gateway.profiles import OutputProfile
 from scientist.literature.models import Literature
 

@@ -7,10 +7,11 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
+from core.clock import Clock
 from scientist.literature.models import Paper
 
 SCHEMA = """
@@ -32,7 +33,7 @@ def request_key(source: str, kind: str, text: str, limit: int, tag: str = "") ->
 class SourceCache:
     """Papers per request key, kept for ``ttl_s`` seconds."""
 
-    def __init__(self, path: Path, ttl_s: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: Path, ttl_s: float, clock: Clock = time.time) -> None:
         self.path = path
         self.ttl_s = ttl_s
         self._clock = clock

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from core.clock import Clock, Sleep
 from scientist.literature.bibtex import KeyRegistry, rekey_bibtex
 from scientist.literature.cache import SourceCache, request_key
 from scientist.literature.errors import LiteratureError, SourceError, SourceSkippedError
@@ -23,8 +24,6 @@ from scientist.literature.guard import RateLimiter, RetryPolicy, retry_call, run
 from scientist.literature.models import Paper, SearchResult, SourceName, SourceOutcome
 
 log = logging.getLogger("scientist.literature")
-Clock = Callable[[], float]
-Sleep = Callable[[float], None]
 
 
 class Source(Protocol):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
-from gateway.settings import LiteratureSettings, Settings
+from core.clock import Clock
+from core.settings import LiteratureSettings, Settings
 from scientist.literature.cache import SourceCache
 from scientist.literature.cascade import GuardedSource, LiteratureCascade, Source
 from scientist.literature.guard import RateLimiter, RetryPolicy
@@ -61,7 +61,7 @@ def build_literature(
     *,
     http_client: httpx.Client | None = None,
     sources: dict[SourceName, Source] | None = None,
-    clock: Callable[[], float] = time.monotonic,
+    clock: Clock = time.monotonic,
 ) -> LiteratureCascade:
     """The cascade over ``literature.sources`` in order; ``sources`` replaces any by name."""
     lit = settings.literature

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from core.clock import Clock, Sleep
 from scientist.literature.errors import (
     RateLimitedError,
     SourceError,
@@ -23,8 +24,6 @@ from scientist.literature.errors import (
 )
 
 T = TypeVar("T")
-Clock = Callable[[], float]
-Sleep = Callable[[float], None]
 
 
 def run_with_deadline(call: Callable[[], T], timeout_s: float, *, source: str) -> T:

@@ -7,12 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from gateway import Gateway, Settings
+from core.clock import Clock
+from core.runstore import RunPaths
+from core.settings import BudgetSettings, Settings
+from gateway import Gateway
 from gateway.ledger import Ledger, ScopedLedger
-from gateway.settings import BudgetSettings
 from scientist.ideas.template import Template
 from scientist.pipeline.models import CopilotReply, CopilotRequest, PipelineEvent
-from scientist.runstore import RunPaths
 
 if TYPE_CHECKING:
     from reviewer.review.decision import Calibration
@@ -59,7 +60,7 @@ class PipelineDeps:
     fewshot: list[FewshotExample] = field(default_factory=list)
     copilot: Copilot | None = None
     on_event: Callable[[PipelineEvent], None] | None = None
-    clock: Callable[[], float] = time.time
+    clock: Clock = time.time
     _idea_gateways: dict[str, Gateway] = field(default_factory=dict, repr=False)
 
     def notify(self, event: PipelineEvent) -> None:

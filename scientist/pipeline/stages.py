@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
+from core.settings import Settings
 from gateway.errors import AutoscholarError
 from gateway.ledger import Ledger
-from gateway.settings import Settings
 from gateway.types import LedgerEntry
 from reviewer.review.form import ReviewReport
 from reviewer.review.report import write_outputs

@@ -23,14 +23,14 @@ import reviewer.review.form
 import scientist.ideas.records
 import scientist.writeup.models
 import scientist.writeup.results
-from gateway import Gateway, Settings
+from core.runstore import RunPaths, RunStoreError, new_run, open_run
+from core.settings import Settings, load_settings, parse_assignments
+from gateway import Gateway
 from gateway.cache import ResponseCache
 from gateway.ledger import Ledger
-from gateway.settings import load_settings, parse_assignments
 from graphs.paper import STAGE_GRAPHS, build_paper_graph
 from reviewer.review.decision import load_calibration
 from reviewer.review.fewshot import load_fewshot
-from scientist.errors import RunStoreError
 from scientist.experiments.editor import AiderCLI
 from scientist.experiments.models import (
     ExperimentRecord,
@@ -52,7 +52,6 @@ from scientist.pipeline.models import (
     RunManifest,
     StageUsage,
 )
-from scientist.runstore import RunPaths, new_run, open_run
 from scientist.writeup.html import compiler_for
 
 THREAD: RunnableConfig = {"configurable": {"thread_id": "paper"}}

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway import Gateway, Settings
+from core.settings import Settings
+from gateway import Gateway
 from scientist.literature.models import Literature
 from scientist.writeup.compile import LatexCompiler
 

@@ -309,7 +309,7 @@ class WeasyprintCompiler:
         from weasyprint import HTML
 
         # Lazy, as weasyprint above: html_fetch imports weasyprint (Pango, PDF path only).
-        from gateway.html_fetch import FolderURLFetcher
+        from core.html_fetch import FolderURLFetcher
 
         start = time.perf_counter()
         tex = (folder / tex_name).read_text(encoding="utf-8")

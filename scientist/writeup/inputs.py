@@ -8,10 +8,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from core.runstore import RunPaths, safe_name
 from scientist.experiments.models import ExperimentRecord
 from scientist.ideas.models import Idea
 from scientist.ideas.records import NoveltyVerdict, PaperRef, relevant_papers
-from scientist.runstore import RunPaths, safe_name
 from scientist.writeup.errors import WriteupInputError
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from core.settings import BudgetSettings
 from gateway import Gateway, Ledger, LedgerEntry
 from gateway.ledger import RUN_BUDGET, BudgetNames
 from gateway.profiles import OutputProfile
 from gateway.prompts import render
-from gateway.settings import BudgetSettings
 from scientist.ideas.models import Idea
 from scientist.writeup.checks import (
     CheckContext,

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from core.settings import Settings
 from gateway.local import LocalServer
-from gateway.settings import Settings
 
 
 @pytest.fixture(scope="session")

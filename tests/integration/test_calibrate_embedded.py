@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import Settings
 from gateway import Gateway
 from gateway.local import LocalServer
-from gateway.settings import Settings
 from graphs.review import review_alone
 from reviewer.calibration.run import CalibrateOptions, calibrate_with_model
 from reviewer.review.decision import load_calibration

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from pydantic import BaseModel, Field
 
+from core.settings import Settings
 from gateway import Gateway, ResponseCache
 from gateway.local import LocalServer
-from gateway.settings import Settings
 from scientist.cli.demo import run_demo
 from scientist.ideas.models import IdeaBatch
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.settings import Settings
+from core.settings import Settings
 from scientist.experiments.editor import DEFAULT_AIDER, AiderCLI
 from tests.fakes import Behaviour, FakeOpenAI
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import Settings
 from gateway.local import LocalServer
-from gateway.settings import Settings
 from graphs.experiments import run_experiments
 from scientist.experiments.editor import DEFAULT_AIDER, AiderCLI
 from scientist.experiments.models import ExperimentRecord

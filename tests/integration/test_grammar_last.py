@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import pytest
 from pydantic import BaseModel, Field
 
+from core.settings import Settings
 from gateway.local import prepare_model_file
-from gateway.settings import Settings
 from gateway.structured import MAX_GRAMMAR_LENGTH, grammar_safe
 
 # llama-cpp-python is third-party and optional (the `local` extra, which `make test`

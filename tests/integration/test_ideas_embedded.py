@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import Settings
 from gateway import Gateway
 from gateway.local import LocalServer
-from gateway.settings import Settings
 from graphs.ideas import run_ideas
 from scientist.ideas.deps import IdeasDeps
 from scientist.ideas.novelty import check_novelty

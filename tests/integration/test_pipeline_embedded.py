@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.settings import Settings
+from core.settings import Settings
 from scientist.runs.run import RunRequest, run_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -9,7 +9,8 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel, Field
 
-from gateway import Gateway, Settings
+from core.settings import Settings
+from gateway import Gateway
 from gateway._litellm import load_litellm
 from gateway.types import LedgerEntry
 from reviewer.review.form import ReviewForm, review_form

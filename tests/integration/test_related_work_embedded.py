@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import Settings, load_settings
 from gateway import Gateway
 from gateway.local import LocalServer
-from gateway.settings import Settings, load_settings
 from graphs.writeup import write_paper
 from scientist.ideas.records import NoveltyQuery, NoveltyVerdict, PaperRef, relevant_papers
 from scientist.literature.factory import build_literature

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import Settings
 from gateway import Gateway
 from gateway.local import LocalServer
-from gateway.settings import Settings
 from graphs.review import review_alone as review
 from reviewer.review.form import ReviewReport
 from reviewer.review.report import write_outputs

@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway import Gateway, ScriptedLLM, Settings
+from core.settings import Settings
+from gateway import Gateway, ScriptedLLM
 from graphs.review import review_alone as review
 from reviewer.review.reviewing import ReviewDeps
 from tests.fixtures.make_pdfs import PdfFixtures

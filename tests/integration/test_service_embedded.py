@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway import Gateway, Settings
+from core.settings import Settings
+from gateway import Gateway
 from gateway.local import LocalServer
 from service.config import ServiceConfig
 from tests.fixtures.make_pdfs import PdfFixtures

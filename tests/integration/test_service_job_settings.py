@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway import Settings
-from scientist.runstore import RunPaths
+from core.runstore import RunPaths
+from core.settings import Settings
 from tests.fixtures.make_pdfs import PdfFixtures
 from tests.fixtures.pdfs import pdf_fixtures_fixture  # noqa: F401
 from tests.service_support import (

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+from core.settings import Settings, load_settings
 from gateway import Gateway
 from gateway.local import LocalServer
-from gateway.settings import Settings, load_settings
 from graphs.writeup import write_paper
 from scientist.literature.factory import build_literature
 from scientist.literature.offline import build_index

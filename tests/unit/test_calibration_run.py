@@ -10,7 +10,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from gateway import Gateway, ScriptedLLM, Settings
+from core.settings import Settings
+from gateway import Gateway, ScriptedLLM
 from gateway.types import LLMRequest
 from graphs.review import review_alone
 from reviewer.calibration.errors import CalibrationError

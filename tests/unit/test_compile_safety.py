@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from gateway import Gateway, ScriptedLLM, Settings
+from core.settings import Settings
+from gateway import Gateway, ScriptedLLM
 from graphs.writeup import write_paper
 from scientist.writeup.compile import LatexmkCompiler, latex_environment
 from scientist.writeup.deps import WriteupDeps

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gateway.settings import Settings
+from core.runstore import RunPaths
+from core.settings import Settings
 from scientist.cli import app
 from scientist.cli import experiments as experiments_cli
 from scientist.experiments.errors import IdeaNotFoundError
 from scientist.experiments.inputs import find_idea, template_of
 from scientist.experiments.models import ExperimentRecord
-from scientist.runstore import RunPaths
 from tests.unit.test_experiment_stage import IDEA, ScriptedEditor, value
 from tests.unit.test_template_check import toy_template
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.settings import Settings
+from core.settings import Settings
 from scientist.experiments.editor import (
     AiderCLI,
     aider_model,

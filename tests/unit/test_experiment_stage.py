@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.settings import Settings
+from core.settings import Settings
 from graphs.experiments import run_experiments
 from scientist.experiments.editor import EditResult
 from scientist.experiments.models import ExperimentRecord, ProcessOutcome, RunOutcome

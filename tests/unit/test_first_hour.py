@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from core.runstore import RunPaths
+from core.settings import Settings
 from gateway import Gateway
 from gateway.errors import AuthenticationFailedError
-from gateway.settings import Settings
 from scientist.cli import pipeline as cli
 from scientist.cli.copilot import terminal_copilot
 from scientist.cli.tables import batch_rows, batch_table, cut_statuses
@@ -23,7 +24,6 @@ from scientist.pipeline.deps import PipelineDeps
 from scientist.pipeline.models import CopilotRequest, IdeaOutcome, PipelineEvent, RunManifest
 from scientist.runs.batch import BatchResult, BatchTask, progress_line, result_of
 from scientist.runs.run import RunRequest, run_pipeline
-from scientist.runstore import RunPaths
 from scientist.writeup.citations import NOVELTY_QUERY, restore_citations
 from scientist.writeup.models import CitationRecord, WriteupRecord
 from tests.pipeline_support import (
@@ -339,8 +339,8 @@ def test_the_last_progress_line_of_an_idea_says_how_it_ended() -> None:
 
 
 def test_the_usage_table_fits_80_columns_without_cutting_a_role() -> None:
+    from core.report import summary_table
     from gateway.ledger import sum_entries
-    from gateway.report import summary_table
     from gateway.types import LedgerEntry
 
     rows = [

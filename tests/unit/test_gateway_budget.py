@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 import pytest
 
-from gateway import Gateway, Ledger, LedgerEntry, ScriptedLLM, Settings
+from core.settings import BudgetSettings, Settings
+from gateway import Gateway, Ledger, LedgerEntry, ScriptedLLM
 from gateway.errors import BudgetExceededError
 from gateway.ledger import ScopedLedger
-from gateway.settings import BudgetSettings
 from tests.priced_llm import COMPLETION_USD, PRICED_MODEL, PROMPT_USD, PricedLLM
 
 SettingsFactory = Callable[..., Settings]

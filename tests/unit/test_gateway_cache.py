@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from gateway import Gateway, LLMResponse, ResponseCache, ScriptedLLM, Settings
+from core.settings import Settings
+from gateway import Gateway, LLMResponse, ResponseCache, ScriptedLLM
 from gateway.cache import cache_key
 from gateway.types import ChatMessage, LLMRequest
 from tests.priced_llm import PRICED_MODEL, PricedLLM

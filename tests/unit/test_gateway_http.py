@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from gateway import Gateway, ResponseCache, Settings
+from core.settings import Settings
+from gateway import Gateway, ResponseCache
 from gateway.errors import (
     AuthenticationFailedError,
     BudgetExceededError,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import BudgetSettings
 from gateway.errors import BudgetExceededError
 from gateway.ledger import Ledger, ScopedLedger, read_entries, sum_entries
-from gateway.settings import BudgetSettings
 from gateway.types import LedgerEntry
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from gateway import Gateway, LLMRequest, LLMResponse, ResponseCache, ScriptedLLM, Settings
+from core.settings import Settings
+from gateway import Gateway, LLMRequest, LLMResponse, ResponseCache, ScriptedLLM
 from gateway._litellm import load_litellm
 from gateway.cache import cache_key
 from gateway.errors import StructuredOutputError

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, Field
 
-from gateway import Gateway, Ledger, ResponseCache, ScriptedLLM, Settings
+from core.settings import Settings
+from gateway import Gateway, Ledger, ResponseCache, ScriptedLLM
 from gateway.errors import BudgetExceededError, ScriptExhaustedError, StructuredOutputError
 
 SettingsFactory = Callable[..., Settings]

@@ -38,7 +38,7 @@ def _squash(text: str) -> str:
 
 def _refusals(caplog: pytest.LogCaptureFixture) -> list[str]:
     """The fetcher's own log lines about what it refused."""
-    return [r.getMessage() for r in caplog.records if r.name == "gateway.html_fetch"]
+    return [r.getMessage() for r in caplog.records if r.name == "core.html_fetch"]
 
 
 def _png(path: Path) -> Path:
@@ -83,7 +83,7 @@ def _paper(folder: Path, *, figure: str = "fig.png", author: str = "Ada Lovelace
 @pytest.fixture
 def fetched(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every URL weasyprint asks our fetcher for, in order."""
-    from gateway.html_fetch import FolderURLFetcher
+    from core.html_fetch import FolderURLFetcher
 
     urls: list[str] = []
     original = FolderURLFetcher.fetch

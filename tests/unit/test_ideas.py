@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from gateway import Gateway, ScriptedLLM, Settings
+from core.settings import Settings
+from gateway import Gateway, ScriptedLLM
 from gateway.errors import LLMError
 from gateway.prompts import render, template_variables
 from gateway.types import LLMRequest

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from pypdf import PdfReader
 
-from gateway import Gateway, ScriptedLLM, Settings
+from core.settings import Settings
+from gateway import Gateway, ScriptedLLM
 from graphs.review import review_alone as review
 from reviewer.review.form import InjectionFlag
 from reviewer.review.injection import (

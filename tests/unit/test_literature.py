@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.settings import Settings
+from core.settings import Settings
 from scientist.literature.bibtex import KeyRegistry, base_key, make_bibtex, rekey_bibtex
 from scientist.literature.cascade import LiteratureCascade
 from scientist.literature.errors import RateLimitedError

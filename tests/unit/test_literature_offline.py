@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gateway.settings import Settings
+from core.settings import Settings
 from scientist.cli import app
 from scientist.literature.corpus import parse_bibtex, read_corpus
 from scientist.literature.errors import CorpusError, IndexMissingError

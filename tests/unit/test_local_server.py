@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from core.settings import LocalModelSettings
 from gateway._serve import _own_options
 from gateway.errors import LocalModelError
 from gateway.local import LocalServer, free_port, prepare_model_file, server_command, shipped_gguf
-from gateway.settings import LocalModelSettings
 
 
 def test_shipped_gguf_is_found_without_importing_llm() -> None:

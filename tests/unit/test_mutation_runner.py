@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.settings import ExperimentsSettings
+from core.settings import ExperimentsSettings
 from scientist.experiments.errors import ExperimentError
 from scientist.experiments.runner import (
     LAUNCHER,

@@ -307,7 +307,7 @@ def _calls(tmp: Path) -> list[dict[str, str]]:
 
 
 def test_resume_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
-    from scientist.errors import RunStoreError
+    from core.runstore import RunStoreError
 
     with pytest.raises(RunStoreError, match="not a paper run folder"):
         resume_pipeline(str(tmp_path))
@@ -321,8 +321,8 @@ def test_fake_editor_is_used(tmp_path: Path) -> None:
 
 
 def test_run_in_folder_starts_then_resumes_in_the_same_folder(tmp_path: Path) -> None:
+    from core.runstore import RunPaths
     from scientist.runs.run import run_in_folder, settings_for
-    from scientist.runstore import RunPaths
 
     settings = settings_for("debug", fast_overrides(tmp_path))
     run = RunPaths(tmp_path / "jobs" / "7" / "run")

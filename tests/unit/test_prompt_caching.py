@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from gateway import Gateway, ResponseCache, Settings
+from core.report import summary_table
+from core.settings import Settings
+from gateway import Gateway, ResponseCache
 from gateway._litellm import load_litellm
 from gateway.backends import LiteLLMBackend, wire_messages
 from gateway.cache import cache_key
 from gateway.gateway import as_messages
 from gateway.ledger import Ledger, read_entries, sum_entries
-from gateway.report import summary_table
 from gateway.types import ChatMessage, LedgerEntry, LLMRequest, LLMResponse
 
 SettingsFactory = Callable[..., Settings]

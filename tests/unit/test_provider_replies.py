@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from core.settings import load_settings
 from gateway.profiles import OutputProfile
-from gateway.settings import load_settings
 from gateway.structured import schema_text
 from reviewer.review.form import meta_review_reply, reflection_reply, review_form
 from scientist.ideas.models import idea_batch

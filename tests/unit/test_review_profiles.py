@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from core.settings import Settings
 from gateway.profiles import OutputProfile
-from gateway.settings import Settings
 from reviewer.review.form import ReviewForm, review_form
 from tests.fixtures.build_gpt4o_reviews import (
     CSV_NAME,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway import Gateway, ScriptedLLM, Settings
+from core.settings import Settings
+from gateway import Gateway, ScriptedLLM
 from gateway.types import LLMRequest
 from graphs.review import review_alone as review
 from reviewer.review.decision import Calibration, LogisticCalibrator, decide, load_calibration

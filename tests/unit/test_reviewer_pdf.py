@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gateway import Gateway, ScriptedLLM, Settings
+from core.settings import Settings
+from gateway import Gateway, ScriptedLLM
 from graphs.review import review_alone as review
 from reviewer.cli import app
 from reviewer.review.form import Excerpt

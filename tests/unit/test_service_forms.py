@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
-from gateway.settings import ServiceSettings
+from core.settings import ServiceSettings
 from service.errors import ApiError
 from service.limits import (
     BodyLimitMiddleware,

@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from core.settings import flatten
 from gateway.errors import SettingsError
 from reviewer.review.errors import EncryptedPdfError, NotAPdfError, TooManyPagesError
 from service.auth import user_for_token
 from service.charts import spread_svg
-from service.config import ServiceConfig, check_job_overrides, flatten
+from service.config import ServiceConfig, check_job_overrides
 from service.errors import ApiError
 from service.jobs import RunProgress, as_json
 from service.limits import SlidingWindowLimiter

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from core.settings import Settings, load_settings, parse_assignments, preset_names, read_preset
 from gateway.errors import SettingsError
 from gateway.profiles import COMPACT_PROFILE, FULL_PROFILE, OutputProfile, ProfileSettings
-from gateway.settings import Settings, load_settings, parse_assignments, preset_names, read_preset
 
 
 def test_shipped_presets_load_and_differ() -> None:

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from gateway import Gateway, ScriptedLLM, Settings
-from gateway.settings import load_settings
+from core.settings import Settings, load_settings
+from gateway import Gateway, ScriptedLLM
 from gateway.types import LLMRequest
 from graphs.writeup import write_paper
 from scientist.literature.models import Paper

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from gateway import Gateway, ScriptedLLM, Settings
+from core.settings import Settings
+from gateway import Gateway, ScriptedLLM
 from scientist.cli import app
 from scientist.cli import writeup as writeup_cli
 from tests.fixtures.writeup.fake_literature import FakeLiterature

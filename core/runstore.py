@@ -15,7 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from scientist.errors import RunStoreError
+from gateway.errors import AutoscholarError
+
+
+class RunStoreError(AutoscholarError):
+    """A run folder is missing or not a run folder."""
+
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 

@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from core.settings import Settings, load_settings, parse_assignments, set_path
 from gateway.errors import AutoscholarError
-from gateway.settings import Settings, load_settings, parse_assignments, set_path
 
 console = Console(stderr=True, soft_wrap=True)
 
