@@ -86,11 +86,11 @@ def time_direct(tmp: Path, ideas: int) -> float:
         compiler=FakeCompiler(),
     )
     start = time.perf_counter()
-    chosen = stages.select_ideas(stages.run_ideas(deps, None), settings)
+    chosen = stages.select_ideas(stages.ideas_stage(deps, None), settings)
     for idea in chosen:
-        record = stages.run_experiments(deps, idea, None)
-        stages.write_paper(deps, idea, record, None)
-        stages.review_paper(deps, idea, revision=False)
+        record = stages.experiments_stage(deps, idea, None)
+        stages.writeup_stage(deps, idea, record, None)
+        stages.review_stage(deps, idea, revision=False)
     return time.perf_counter() - start
 
 

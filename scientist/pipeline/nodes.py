@@ -67,7 +67,7 @@ def generate_ideas(state: PaperState, runtime: Runtime[PipelineDeps]) -> dict[st
     deps = runtime.context
     deps.notify(PipelineEvent(stage="ideas", status="started"))
     first, start = len(deps.run_ledger.entries), deps.clock()
-    ideas_file = stages.run_ideas(deps, feedback=state.get("feedback", {}).get("ideas"))
+    ideas_file = stages.ideas_stage(deps, feedback=state.get("feedback", {}).get("ideas"))
     chosen = stages.select_ideas(ideas_file, deps.settings)
     usage = _usage(deps.run_ledger, first, deps.clock() - start)
     detail = f"{len(chosen)} chosen"
@@ -224,7 +224,7 @@ def experiment(
         state,
         deps,
         "experiments",
-        lambda: stages.run_experiments(deps, state["idea"], feedback),
+        lambda: stages.experiments_stage(deps, state["idea"], feedback),
     )
     if record is not None and record.status != "ok":
         outcome.status, outcome.reason = "failed", f"experiments: {record.reason}"
@@ -268,7 +268,7 @@ def write(
         state,
         deps,
         "writeup",
-        lambda: stages.write_paper(deps, idea, record, feedback),
+        lambda: stages.writeup_stage(deps, idea, record, feedback),
     )
     if _failed(outcome) or writeup is None:
         return Command(goto="finish", update={"outcome": outcome})
@@ -309,7 +309,7 @@ def review(
         state,
         deps,
         "review",
-        lambda: stages.review_paper(deps, idea, revision=False),
+        lambda: stages.review_stage(deps, idea, revision=False),
     )
     if report is None or _failed(outcome):
         return Command(goto="finish", update={"outcome": outcome})
@@ -326,7 +326,7 @@ def improve(state: IdeaState, runtime: Runtime[PipelineDeps]) -> dict[str, Any]:
         state,
         deps,
         "improve",
-        lambda: stages.improve_paper(deps, idea, state["experiment"]),
+        lambda: stages.improve_stage(deps, idea, state["experiment"]),
     )
     if report is not None and not _failed(outcome):
         outcome.revised_overall = stages.overall_of(report)

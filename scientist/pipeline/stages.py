@@ -1,8 +1,10 @@
-"""Adapters from the paper graph's nodes to each stage's plain-function API.
+"""What the paper graph's nodes call for each stage: ``ideas_stage``, ``experiments_stage``,
+``writeup_stage``, ``review_stage`` and ``improve_stage`` run the stage graphs in
+``deps.graphs``.
 
 Each stage owns its logic (``scientist.ideas``, ``scientist.experiments``,
-``scientist.writeup``, ``reviewer``); this module only builds the stage's deps from the
-pipeline's and files the results in the run folder.
+``scientist.writeup``, ``reviewer.review``); this module only builds the stage's deps from
+the pipeline's and files the results in the run folder.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def idea_ledger(deps: PipelineDeps, name: str) -> Ledger:
     return deps.idea_gateway(name).ledger
 
 
-def run_ideas(deps: PipelineDeps, feedback: str | None) -> IdeasFile:
+def ideas_stage(deps: PipelineDeps, feedback: str | None) -> IdeasFile:
     """The ideas stage; writes ideas.json."""
     stage_deps = IdeasDeps(gateway=deps.gateway, settings=deps.settings, literature=deps.literature)
     ideas = deps.graphs.ideas(deps.template, stage_deps, feedback=feedback)
@@ -119,7 +121,7 @@ def _score(idea: Idea, rank_by: str) -> int:
     return int(getattr(idea, rank_by))
 
 
-def run_experiments(deps: PipelineDeps, idea: Idea, feedback: str | None) -> ExperimentRecord:
+def experiments_stage(deps: PipelineDeps, idea: Idea, feedback: str | None) -> ExperimentRecord:
     """The experiment stage in the idea's folder; writes experiments.json."""
     folder = deps.run.idea(idea.Name).root
     stage_deps = ExperimentDeps(settings=deps.settings, editor=deps.editor, runner=deps.runner)
@@ -183,7 +185,7 @@ def related_papers(deps: PipelineDeps, idea: Idea) -> list[PaperRef]:
     return read_related(deps.run.ideas_json, idea.Name, fallback)
 
 
-def write_paper(
+def writeup_stage(
     deps: PipelineDeps, idea: Idea, record: ExperimentRecord, feedback: str | None
 ) -> WriteupRecord:
     """The write-up stage; paper/ with paper.tex, references.bib, paper.pdf, writeup.json."""
@@ -210,7 +212,7 @@ def recompile(deps: PipelineDeps, idea: Idea, tex: str) -> None:
         raise WriteupFailed("the edited paper.tex does not compile; see paper/paper.log")
 
 
-def review_paper(deps: PipelineDeps, idea: Idea, *, revision: bool) -> ReviewReport:
+def review_stage(deps: PipelineDeps, idea: Idea, *, revision: bool) -> ReviewReport:
     """The reviewer ensemble on the idea's paper.pdf; writes review/ (or review_revised/)."""
     paths = deps.run.idea(idea.Name)
     out_dir = paths.review_dir if not revision else paths.root / "review_revised"
@@ -239,7 +241,7 @@ def apply_review(outcome: IdeaOutcome, report: ReviewReport, review_dir: Path) -
     outcome.accept_probability = report.decision.probability
 
 
-def improve_paper(deps: PipelineDeps, idea: Idea, record: ExperimentRecord) -> ReviewReport:
+def improve_stage(deps: PipelineDeps, idea: Idea, record: ExperimentRecord) -> ReviewReport:
     """Revise the paper once from its review, then review it again; both versions are kept.
 
     The first version is copied to paper_original/ (review/ stays); the revision is written
@@ -256,7 +258,7 @@ def improve_paper(deps: PipelineDeps, idea: Idea, record: ExperimentRecord) -> R
         review=review_md,
         related=related_papers(deps, idea),
     )
-    return review_paper(deps, idea, revision=True)
+    return review_stage(deps, idea, revision=True)
 
 
 def write_manifest(
