@@ -30,6 +30,7 @@ from gateway import Gateway
 from gateway.ledger import Ledger
 from gateway.scripted import ScriptedLLM
 from graphs.paper import STAGE_GRAPHS
+from reviewer.review.reviewing import ReviewDeps
 from scientist.ideas.template import load_template
 from scientist.pipeline import stages
 from scientist.pipeline.deps import PipelineDeps
@@ -74,10 +75,12 @@ def time_direct(tmp: Path, ideas: int) -> float:
     """Seconds for the same stage functions called in sequence, without the graph."""
     settings = settings_for("debug", overrides(tmp, ideas))
     run = new_run(settings.runs_dir, "direct")
+    gateway = Gateway(settings, backend=ScriptedLLM(PipelineModel()), ledger=Ledger(run.ledger))
     deps = PipelineDeps(
         settings=settings,
-        gateway=Gateway(settings, backend=ScriptedLLM(PipelineModel()), ledger=Ledger(run.ledger)),
+        gateway=gateway,
         graphs=STAGE_GRAPHS,
+        review=ReviewDeps.from_settings(settings, gateway),
         template=load_template(TOY),
         run=run,
         literature=FakeLiterature(),

@@ -27,6 +27,7 @@ from gateway.ledger import Ledger
 from gateway.scripted import ScriptedLLM
 from gateway.types import LLMRequest
 from graphs.paper import STAGE_GRAPHS
+from reviewer.review.reviewing import ReviewDeps
 from scientist.experiments.editor import EditResult
 from scientist.experiments.models import GroupResult, ProcessOutcome, RunOutcome
 from scientist.ideas.template import load_template
@@ -312,6 +313,7 @@ def fake_deps_factory(
             settings=settings,
             gateway=gateway,
             graphs=STAGE_GRAPHS,
+            review=ReviewDeps.from_settings(settings, gateway),
             template=load_template(request.template),
             run=run,
             literature=FakeLiterature(),

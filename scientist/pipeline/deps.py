@@ -12,12 +12,11 @@ from core.runstore import RunPaths
 from core.settings import BudgetSettings, Settings
 from gateway import Gateway
 from gateway.ledger import Ledger, ScopedLedger
+from reviewer.review.reviewing import ReviewDeps
 from scientist.ideas.template import Template
 from scientist.pipeline.models import CopilotReply, CopilotRequest, PipelineEvent
 
 if TYPE_CHECKING:
-    from reviewer.review.decision import Calibration
-    from reviewer.review.fewshot import FewshotExample
     from reviewer.review.form import ReviewReport
     from scientist.experiments.editor import CodeEditor
     from scientist.experiments.models import ExperimentRecord
@@ -50,14 +49,13 @@ class PipelineDeps:
     settings: Settings
     gateway: Gateway
     graphs: StageGraphs
+    review: ReviewDeps
     template: Template
     run: RunPaths
     literature: Literature
     editor: CodeEditor
     runner: Runner
     compiler: LatexCompiler
-    calibration: Calibration | None = None
-    fewshot: list[FewshotExample] = field(default_factory=list)
     copilot: Copilot | None = None
     on_event: Callable[[PipelineEvent], None] | None = None
     clock: Clock = time.time

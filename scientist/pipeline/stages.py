@@ -10,6 +10,7 @@ the pipeline's and files the results in the run folder.
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -22,7 +23,6 @@ from gateway.ledger import Ledger
 from gateway.types import LedgerEntry
 from reviewer.review.form import ReviewReport
 from reviewer.review.report import write_outputs
-from reviewer.review.reviewing import ReviewDeps
 from scientist.experiments.models import ExperimentRecord
 from scientist.experiments.rounds import ExperimentDeps
 from scientist.ideas.deps import IdeasDeps
@@ -216,12 +216,7 @@ def review_stage(deps: PipelineDeps, idea: Idea, *, revision: bool) -> ReviewRep
     """The reviewer ensemble on the idea's paper.pdf; writes review/ (or review_revised/)."""
     paths = deps.run.idea(idea.Name)
     out_dir = paths.review_dir if not revision else paths.root / "review_revised"
-    review_deps = ReviewDeps(
-        gateway=deps.idea_gateway(idea.Name),
-        settings=deps.settings,
-        calibration=deps.calibration,
-        fewshot=deps.fewshot,
-    )
+    review_deps = replace(deps.review, gateway=deps.idea_gateway(idea.Name))
     report = deps.graphs.review({"pdf_path": str(paths.paper_pdf)}, review_deps)
     write_outputs(report, out_dir)
     return report

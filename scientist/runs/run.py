@@ -29,8 +29,7 @@ from gateway import Gateway
 from gateway.cache import ResponseCache
 from gateway.ledger import Ledger
 from graphs.paper import STAGE_GRAPHS, build_paper_graph
-from reviewer.review.decision import load_calibration
-from reviewer.review.fewshot import load_fewshot
+from reviewer.review.reviewing import ReviewDeps
 from scientist.experiments.editor import AiderCLI
 from scientist.experiments.models import (
     ExperimentRecord,
@@ -108,20 +107,20 @@ def settings_for(preset: str, overrides: list[str]) -> Settings:
 
 
 def real_deps(settings: Settings, run: RunPaths, request: RunRequest) -> PipelineDeps:
-    """Deps with the real gateway, literature cascade, Aider, sandbox runner and latexmk."""
-    review = settings.review
+    """Deps with the real gateway, literature cascade, Aider, sandbox runner and latexmk; the
+    review deps (calibration file, few-shot examples) load now, so a bad path fails first."""
+    gateway = run_gateway(settings, run)
     return PipelineDeps(
         settings=settings,
-        gateway=run_gateway(settings, run),
+        gateway=gateway,
         graphs=STAGE_GRAPHS,
+        review=ReviewDeps.from_settings(settings, gateway),
         template=load_template(request.template),
         run=run,
         literature=build_literature(settings),
         editor=AiderCLI(settings),
         runner=SandboxRunner.from_settings(settings.experiments),
         compiler=compiler_for(settings.writing.pdf_engine),
-        calibration=load_calibration(review.calibration_path) if review.calibration_path else None,
-        fewshot=load_fewshot(review.num_fewshot),
         copilot=request.copilot,
         on_event=request.on_event,
     )
