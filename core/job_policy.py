@@ -31,6 +31,9 @@ DEFAULT_LOWER_ONLY: tuple[str, ...] = (
     "experiments.cpu_limit",
     "experiments.aider_round_timeout_s",
     "experiments.plot_timeout_s",
+    "experiments.max_processes",
+    "experiments.max_file_mb",
+    "experiments.max_open_files",
     "writing.compile_timeout_s",
 )
 
@@ -46,6 +49,9 @@ DEFAULT_BOUNDS: dict[str, Bound] = {
     "experiments.cpu_limit": (1, None),
     "experiments.aider_round_timeout_s": (10, None),
     "experiments.plot_timeout_s": (10, None),
+    "experiments.max_processes": (8, None),
+    "experiments.max_file_mb": (1, None),
+    "experiments.max_open_files": (64, None),
     "experiments.max_rounds": (1, 10),
     "experiments.plot_attempts": (1, 5),
     "experiments.stop_after_no_change": (1, 5),

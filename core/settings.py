@@ -140,6 +140,20 @@ class ExperimentsSettings(_Strict):
     run_timeout_s: float = Field(600.0, gt=0, description="Wall-clock limit of one run.")
     memory_limit_mb: int = Field(4096, ge=64, description="Address-space limit of one run.")
     cpu_limit: int = Field(2, ge=1, description="CPUs one run may use.")
+    isolation: Literal["bwrap", "none"] = Field(
+        "bwrap",
+        description="bwrap: every run in a bubblewrap box (read-only system, the idea folder "
+        "its only writable place, no network, own pid namespace, dies with its worker); none: "
+        "rlimits only, with a warning (LLM-written code can then read and write what the "
+        "worker can).",
+    )
+    max_processes: int = Field(
+        256, ge=8, le=4096, description="Processes a run may add (RLIMIT_NPROC; stops fork bombs)."
+    )
+    max_file_mb: int = Field(
+        2048, ge=1, description="Largest file a run may write, MB (RLIMIT_FSIZE)."
+    )
+    max_open_files: int = Field(1024, ge=64, description="Open files per process (RLIMIT_NOFILE).")
     aider_bin: Path | None = Field(
         None, description="The aider executable; default .venv-aider/bin/aider or PATH."
     )

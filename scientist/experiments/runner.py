@@ -19,6 +19,7 @@ RLIMIT_AS bounds virtual, not resident, memory.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -36,9 +37,18 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from core.settings import ExperimentsSettings
 from scientist.experiments.errors import ExperimentError
+from scientist.experiments.isolation import (
+    INSIDE_TMP,
+    Isolation,
+    box_for,
+    bwrap_command,
+    check_bwrap,
+    lent_to,
+)
 from scientist.experiments.models import GroupResult, ProcessOutcome, RunOutcome, RunStatus
 
 LAUNCHER = Path(__file__).with_name("_sandbox.py")
+log = logging.getLogger(__name__)
 LOG_DIR = "logs"
 FINAL_INFO = "final_info.json"
 TERM_GRACE_S = 2.0
@@ -65,6 +75,9 @@ class SandboxLimits(BaseModel):
     memory_mb: int = Field(ge=64, description="Address-space limit (RLIMIT_AS).")
     cpus: int = Field(ge=1, description="CPUs the run is pinned to; also its thread count.")
     tail_lines: int = Field(40, ge=1, description="Lines of stderr kept as the error tail.")
+    max_processes: int = Field(256, ge=1, description="Processes a run may add (RLIMIT_NPROC).")
+    max_file_mb: int = Field(2048, ge=1, description="Largest file a run may write (RLIMIT_FSIZE).")
+    max_open_files: int = Field(1024, ge=16, description="Open files (RLIMIT_NOFILE).")
 
     @classmethod
     def from_settings(cls, settings: ExperimentsSettings) -> SandboxLimits:
@@ -75,7 +88,14 @@ class SandboxLimits(BaseModel):
             memory_mb=settings.memory_limit_mb,
             cpus=settings.cpu_limit,
             tail_lines=settings.error_tail_lines,
+            max_processes=settings.max_processes,
+            max_file_mb=settings.max_file_mb,
+            max_open_files=settings.max_open_files,
         )
+
+    def cpu_seconds(self, timeout_s: float) -> int:
+        """CPU time a run may burn (RLIMIT_CPU): every pinned CPU busy for the whole timeout."""
+        return math.ceil(timeout_s * self.cpus) + 1
 
 
 class Runner(Protocol):
@@ -200,16 +220,29 @@ class SandboxRunner:
     """The local sandbox: a process group per run, limits, a scrubbed environment."""
 
     def __init__(
-        self, limits: SandboxLimits, *, python: str = sys.executable, home: Path | None = None
+        self,
+        limits: SandboxLimits,
+        *,
+        isolation: Isolation = "none",
+        python: str = sys.executable,
+        home: Path | None = None,
     ) -> None:
         self.limits = limits
+        self.isolation: Isolation = isolation
         self.python = python
         self._home = home
+        self._bwrap = check_bwrap() if isolation == "bwrap" else None
 
     @classmethod
     def from_settings(cls, settings: ExperimentsSettings) -> SandboxRunner:
-        """A runner with the limits configured in ``settings``."""
-        return cls(SandboxLimits.from_settings(settings))
+        """A runner with the limits and the isolation configured in ``settings`` (bwrap unless
+        ``experiments.isolation=none``, which logs a warning)."""
+        if settings.isolation == "none":
+            log.warning(
+                "experiments.isolation=none: LLM-written experiments run with rlimits only and "
+                "can read and write whatever this user can"
+            )
+        return cls(SandboxLimits.from_settings(settings), isolation=settings.isolation)
 
     def run_experiment(self, workdir: Path, run_name: str) -> RunOutcome:
         """Run ``experiment.py --out_dir=<run_name>`` and validate its ``final_info.json``."""
@@ -275,15 +308,38 @@ class SandboxRunner:
         err: IO[bytes],
         timeout_s: float,
     ) -> _Exit:
-        cpus = ",".join(str(c) for c in sorted(cpu_set(self.limits.cpus)))
         program = shutil.which(command[0]) or command[0]
-        launcher = [self.python, "-I", "-S", str(LAUNCHER), "--memory-mb"]
-        launcher += [str(self.limits.memory_mb), "--cpus", cpus, "--", program, *command[1:]]
+        inner, env = [program, *command[1:]], sandbox_env(home, self.limits.cpus, self.python)
+        if self._bwrap is None:
+            return self._wait(
+                self._launcher(inner, os.getuid(), timeout_s), workdir, env, out, err, timeout_s
+            )
+        box = box_for(workdir, [Path(program).parent], self.python)
+        uid = box.drop_to_uid if box.drop_to_uid is not None else os.getuid()
+        launcher = self._launcher(bwrap_command(box, inner, self._bwrap), uid, timeout_s)
+        env = sandbox_env(INSIDE_TMP, self.limits.cpus, self.python)
+        with lent_to(box):
+            return self._wait(launcher, workdir, env, out, err, timeout_s)
+
+    def _launcher(self, inner: list[str], nproc_uid: int, timeout_s: float) -> list[str]:
+        """``_sandbox.py`` with this run's limits, then ``inner``."""
+        launcher = [self.python, "-I", "-S", str(LAUNCHER), *self._limit_args(timeout_s)]
+        return [*launcher, "--nproc-uid", str(nproc_uid), "--", *inner]
+
+    @staticmethod
+    def _wait(
+        launcher: list[str],
+        workdir: Path,
+        env: dict[str, str],
+        out: IO[bytes],
+        err: IO[bytes],
+        timeout_s: float,
+    ) -> _Exit:
         start = time.monotonic()
         process = subprocess.Popen(
             launcher,
             cwd=workdir,
-            env=sandbox_env(home, self.limits.cpus, self.python),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
@@ -301,6 +357,18 @@ class SandboxRunner:
         # while any member lives, so this kills only what this run started.
         kill_group(process.pid, grace_s=0.5)
         return _Exit(code=process.returncode, timed_out=timed_out, seconds=seconds)
+
+    def _limit_args(self, timeout_s: float) -> list[str]:
+        limits = self.limits
+        cpus = ",".join(str(c) for c in sorted(cpu_set(limits.cpus)))
+        return [
+            "--memory-mb", str(limits.memory_mb),
+            "--cpus", cpus,
+            "--nproc", str(limits.max_processes),
+            "--fsize-mb", str(limits.max_file_mb),
+            "--nofile", str(limits.max_open_files),
+            "--cpu-s", str(limits.cpu_seconds(timeout_s)),
+        ]  # fmt: skip
 
     def _sandbox_home(self) -> Path:
         if self._home is not None:
