@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # TeX for the write-up, Pango/HarfBuzz for weasyprint, poppler-utils for PDF checks,
 # chromium for the service's browser test (Playwright drives the system browser), bubblewrap for
-# the box every LLM-written experiment runs in (scientist/experiments/isolation.py).
+# the box every LLM-written experiment runs in (core/isolation.py).
 APT_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-latex-extra \
 	texlive-fonts-recommended latexmk chktex poppler-utils \
 	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 libfontconfig1 \

@@ -188,6 +188,12 @@ class WritingSettings(_Strict):
     citation_rounds: int = Field(5, ge=0, description="Rounds of citation search.")
     fix_rounds: int = Field(3, ge=0, description="Compile-and-fix rounds.")
     compile_timeout_s: float = Field(120.0, gt=0, description="Timeout of one latexmk call.")
+    isolation: Literal["bwrap", "none"] = Field(
+        "bwrap",
+        description="bwrap: latexmk runs in the bubblewrap box experiments use (TeX read-only, "
+        "a fresh folder its only writable place, no network); none: a fresh folder and "
+        "paranoid TeX file access only.",
+    )
     pdf_engine: Literal["latex", "weasyprint"] = Field("latex", description="PDF renderer.")
     refine_rounds: int = Field(
         1, ge=0, le=3, description="Checklist-driven refinement passes per section."

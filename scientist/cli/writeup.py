@@ -77,7 +77,7 @@ def write_command(
             gateway=Gateway.from_settings(cfg, run.root),
             settings=cfg,
             literature=build_literature_for(cfg),
-            compiler=compiler_for(cfg.writing.pdf_engine),
+            compiler=compiler_for(cfg.writing.pdf_engine, cfg.writing.isolation),
         )
     except AutoscholarError as exc:
         raise typer.Exit(fail(exc)) from exc

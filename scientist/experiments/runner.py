@@ -35,9 +35,7 @@ from typing import IO, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from core.settings import ExperimentsSettings
-from scientist.experiments.errors import ExperimentError
-from scientist.experiments.isolation import (
+from core.isolation import (
     INSIDE_TMP,
     Isolation,
     box_for,
@@ -45,6 +43,8 @@ from scientist.experiments.isolation import (
     check_bwrap,
     lent_to,
 )
+from core.settings import ExperimentsSettings
+from scientist.experiments.errors import ExperimentError
 from scientist.experiments.models import GroupResult, ProcessOutcome, RunOutcome, RunStatus
 
 LAUNCHER = Path(__file__).with_name("_sandbox.py")

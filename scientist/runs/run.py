@@ -120,7 +120,7 @@ def real_deps(settings: Settings, run: RunPaths, request: RunRequest) -> Pipelin
         literature=build_literature(settings),
         editor=AiderCLI(settings),
         runner=SandboxRunner.from_settings(settings.experiments),
-        compiler=compiler_for(settings.writing.pdf_engine),
+        compiler=compiler_for(settings.writing.pdf_engine, settings.writing.isolation),
         copilot=request.copilot,
         on_event=request.on_event,
     )

@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +26,14 @@ from pydantic import BaseModel, Field
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
+from core.isolation import (
+    INSIDE_TMP,
+    Isolation,
+    box_for,
+    bwrap_command,
+    check_bwrap,
+    lent_to,
+)
 from scientist.writeup.errors import TemplateCompileError, ToolchainMissingError
 from scientist.writeup.latex import words
 
@@ -51,6 +60,8 @@ PASSED_ENVIRONMENT = words(
     "TEXMFHOME TEXMFVAR TEXMFCONFIG TEXINPUTS BIBINPUTS BSTINPUTS",
 )
 PARANOID_TEX = {"openin_any": "p", "openout_any": "p", "shell_escape": "f"}
+# What TeX reads outside /usr and /etc: the generated formats and font maps.
+TEX_READ_ONLY = tuple(p for p in (Path("/var/lib/texmf"),) if p.is_dir())
 _GRAPHICS = re.compile(r"\\includegraphics\*?(?:\[[^\]]*\])?\{([^}]*)\}")
 _GRAPHICS_PATH = re.compile(r"\\graphicspath\{((?:\s*\{[^}]*\})+)\s*\}")
 _TEX_INPUTS = re.compile(r"\\(?:input|include)\{([^}]*)\}")
@@ -143,9 +154,18 @@ def check_toolchain() -> None:
 
 class LatexmkCompiler:
     """``latexmk -pdf`` (pdflatex + bibtex, as many passes as needed) in a fresh folder that
-    holds only the paper's chosen sources; the outputs come back to the paper folder."""
+    holds only the paper's chosen sources; the outputs come back to the paper folder.
+
+    With ``isolation="bwrap"`` (the default; ``writing.isolation``) latexmk runs in the same
+    bubblewrap box as an experiment (``core.isolation``): the TeX installation read-only, the
+    fresh folder its only writable place, no network, dead with its caller.
+    """
 
     engine = "latex"
+
+    def __init__(self, isolation: Isolation = "bwrap") -> None:
+        self.isolation: Isolation = isolation
+        self._bwrap = check_bwrap() if isolation == "bwrap" else None
 
     def preflight(self, template_dir: Path, tex_name: str, timeout_s: float) -> None:
         """The toolchain is installed and the template compiles as it is."""
@@ -174,7 +194,7 @@ class LatexmkCompiler:
             box = Path(tmp)
             stage_sources(folder, tex_name, box)
             start = time.perf_counter()
-            timed_out = _run([*command, tex_name], box, timeout_s)
+            timed_out = self._run([*command, tex_name], box, timeout_s)
             seconds = time.perf_counter() - start
             errors = read_log_errors(box / f"{stem}.log")
             bib_errors = bibtex_errors(box / f"{stem}.blg")
@@ -188,6 +208,15 @@ class LatexmkCompiler:
         return CompileResult(
             ok=ok, pdf=pdf if ok else None, errors=errors, seconds=seconds, timed_out=timed_out
         )
+
+    def _run(self, command: list[str], box: Path, timeout_s: float) -> bool:
+        """latexmk in ``box``, boxed unless isolation is off; True if it timed out."""
+        if self._bwrap is None:
+            return _run(command, box, latex_environment(), timeout_s)
+        spec = box_for(box, TEX_READ_ONLY, sys.executable)
+        env = latex_environment() | {"HOME": str(INSIDE_TMP), "TEXMFVAR": str(INSIDE_TMP)}
+        with lent_to(spec):
+            return _run(bwrap_command(spec, command, self._bwrap), box, env, timeout_s)
 
     def lint(self, folder: Path, tex_name: str) -> list[LintWarning]:
         """chktex's warnings, with the noisiest checks silenced."""
@@ -294,12 +323,12 @@ def bring_back(box: Path, folder: Path, stem: str) -> list[Path]:
     return returned
 
 
-def _run(command: list[str], folder: Path, timeout_s: float) -> bool:
+def _run(command: list[str], folder: Path, env: dict[str, str], timeout_s: float) -> bool:
     """Run ``command`` in its own process group; kill the group on timeout. True if it timed out."""
     with subprocess.Popen(
         command,
         cwd=folder,
-        env=latex_environment(),
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

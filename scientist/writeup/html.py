@@ -14,6 +14,7 @@ import re
 import time
 from pathlib import Path
 
+from core.isolation import Isolation
 from scientist.writeup.bib import BibEntry, parse_bib
 from scientist.writeup.compile import (
     CompileResult,
@@ -331,6 +332,7 @@ class WeasyprintCompiler:
         return []
 
 
-def compiler_for(engine: str) -> LatexCompiler:
-    """The compiler seam for ``--pdf-engine``: latexmk, or weasyprint from HTML."""
-    return WeasyprintCompiler() if engine == "weasyprint" else LatexmkCompiler()
+def compiler_for(engine: str, isolation: Isolation = "bwrap") -> LatexCompiler:
+    """The compiler seam for ``--pdf-engine``: latexmk (boxed per ``isolation``), or
+    weasyprint from HTML."""
+    return WeasyprintCompiler() if engine == "weasyprint" else LatexmkCompiler(isolation)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from scientist.experiments.isolation import bwrap_command, check_bwrap, interpreter_paths
+from core.isolation import bwrap_command, check_bwrap, interpreter_paths
 from scientist.experiments.runner import SandboxLimits, SandboxRunner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -277,7 +277,7 @@ def test_a_killed_worker_takes_its_run_with_it(
 
 
 def test_the_box_command_binds_the_interpreter_and_one_writable_folder(tmp_path: Path) -> None:
-    from scientist.experiments.isolation import BoxSpec
+    from core.isolation import BoxSpec
 
     readable = interpreter_paths(sys.executable)
     spec = BoxSpec(workdir=tmp_path, read_only=tuple(readable))

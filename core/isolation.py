@@ -29,7 +29,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from scientist.experiments.errors import ExperimentError
+from gateway.errors import AutoscholarError
 
 Isolation = Literal["bwrap", "none"]
 NOBODY = 65534
@@ -38,7 +38,7 @@ MERGED_DIRS = (Path("/bin"), Path("/sbin"), Path("/lib"), Path("/lib64"), Path("
 INSIDE_TMP = Path("/tmp")
 
 
-class IsolationUnavailableError(ExperimentError):
+class IsolationUnavailableError(AutoscholarError):
     """bubblewrap is missing or cannot make namespaces on this machine."""
 
 
