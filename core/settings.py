@@ -285,6 +285,13 @@ class ServiceSettings(_Strict):
         description="Claims of one job before it is failed; stops a job that kills its "
         "worker every time from looping forever.",
     )
+    job_max_wall_s: float = Field(
+        21600.0,
+        gt=0,
+        description="Wall-clock limit of one job from its first start, across resumes; lease "
+        "renewal cannot extend it. A job past it is failed, and its worker process exits "
+        "(the pool starts a new one), taking the job's boxed processes with it.",
+    )
     cookie_secure: bool = Field(
         False, description="Send the web login cookie only over HTTPS (set it behind TLS)."
     )

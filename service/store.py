@@ -127,6 +127,14 @@ def pid_alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
+def overtime_error(max_wall_s: float) -> str:
+    """Why a job past its wall-clock limit failed, and what to do."""
+    return (
+        f"the job ran past service.job_max_wall_s ({max_wall_s:g} s from its first start); "
+        "lease renewal cannot extend it: raise the limit or submit a smaller job"
+    )
+
+
 class JobStore:
     """The jobs table: create, claim, renew, finish, cancel, read. Safe across processes."""
 
@@ -269,15 +277,20 @@ class JobStore:
 
     # --- the worker side ----------------------------------------------------------------
 
-    def claim(self, worker: str, lease_s: float, max_attempts: int) -> JobRecord | None:
+    def claim(
+        self, worker: str, lease_s: float, max_attempts: int, max_wall_s: float | None = None
+    ) -> JobRecord | None:
         """Atomically take the oldest claimable job, or None when there is none.
 
         Claimable: queued, or running with an expired lease. A job that was already claimed
-        ``max_attempts`` times fails here instead of running again.
+        ``max_attempts`` times, or that first started more than ``max_wall_s`` ago, fails
+        here instead of running again.
         """
         now = self.clock()
         with self._write() as conn:
             self._fail_exhausted(conn, now, max_attempts)
+            if max_wall_s is not None:
+                self._fail_overtime(conn, now, max_wall_s)
             row = conn.execute(
                 "UPDATE jobs SET status = 'running', claim = :claim, worker = :worker, "
                 "worker_pid = :pid, worker_host = :host, lease_until = :until, "
@@ -336,16 +349,40 @@ class JobStore:
                     expired.append(row["id"])
         return expired
 
-    def renew(self, job_id: str, claim: str, lease_s: float) -> bool | None:
-        """Extend the lease. None: the claim is lost; else whether cancellation was asked."""
+    def renew(
+        self, job_id: str, claim: str, lease_s: float, max_wall_s: float | None = None
+    ) -> bool | None:
+        """Extend the lease, never past ``max_wall_s`` from the job's first start (a job past
+        it is failed). None: the claim is lost; else whether cancellation was asked."""
         now = self.clock()
-        with self._connect() as conn:
+        until = "MIN(:until, started_at + :wall)" if max_wall_s is not None else ":until"
+        with self._write() as conn:
+            if max_wall_s is not None:
+                self._fail_overtime(conn, now, max_wall_s)
             row = conn.execute(
-                "UPDATE jobs SET lease_until = ?, updated_at = ? "
-                "WHERE id = ? AND claim = ? AND status = 'running' RETURNING cancel_requested",
-                (now + lease_s, now, job_id, claim),
+                f"UPDATE jobs SET lease_until = {until}, updated_at = :now "
+                "WHERE id = :id AND claim = :claim AND status = 'running' "
+                "RETURNING cancel_requested",
+                {
+                    "until": now + lease_s,
+                    "now": now,
+                    "wall": max_wall_s,
+                    "id": job_id,
+                    "claim": claim,
+                },
             ).fetchone()
         return None if row is None else bool(row[0])
+
+    def _fail_overtime(self, conn: sqlite3.Connection, now: float, max_wall_s: float) -> None:
+        rows = conn.execute(
+            "UPDATE jobs SET status = 'failed', finished_at = :now, updated_at = :now, "
+            "claim = NULL, lease_until = NULL, error = :error "
+            "WHERE status IN ('running', 'queued') AND started_at IS NOT NULL "
+            "AND started_at + :wall <= :now RETURNING id",
+            {"now": now, "wall": max_wall_s, "error": overtime_error(max_wall_s)},
+        ).fetchall()
+        for row in rows:
+            self._log(conn, row["id"], now, "failed", None, "wall-clock limit")
 
     def set_progress(self, job_id: str, claim: str, progress: dict[str, Any]) -> bool | None:
         """Record progress. None: the claim is lost; else whether cancellation was asked."""

@@ -20,7 +20,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,8 +46,16 @@ log = logging.getLogger("service.worker")
 class Lease:
     """Renews a job's claim in a background thread; records cancellation or a lost claim."""
 
-    def __init__(self, store: JobStore, job: JobRecord, lease_s: float) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        job: JobRecord,
+        lease_s: float,
+        max_wall_s: float | None = None,
+        on_lost: Callable[[], None] | None = None,
+    ) -> None:
         self.store, self.job, self.lease_s = store, job, lease_s
+        self.max_wall_s, self.on_lost = max_wall_s, on_lost
         self.cancelled = threading.Event()
         self.lost = threading.Event()
         self._stop = threading.Event()
@@ -70,12 +78,15 @@ class Lease:
     def renew(self) -> None:
         """Extend the lease once; note a cancellation or a lost claim."""
         assert self.job.claim is not None
-        self.note(self.store.renew(self.job.id, self.job.claim, self.lease_s))
+        self.note(self.store.renew(self.job.id, self.job.claim, self.lease_s, self.max_wall_s))
 
     def note(self, state: bool | None) -> None:
-        """What the job row said: None, the claim is lost; True, cancellation was asked."""
+        """What the job row said: None, the claim is lost (another worker holds the job, or
+        it was failed for running past its wall-clock limit); True, cancellation was asked."""
         if state is None:
             self.lost.set()
+            if self.on_lost is not None:
+                self.on_lost()
         elif state:
             self.cancelled.set()
 
@@ -94,6 +105,9 @@ class Worker:
     config: ServiceConfig
     handlers: Mapping[str, JobHandler] = field(default_factory=default_handlers)
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    # Called when a running job's claim is lost; the worker process (``main``) exits there,
+    # so nothing the job started (its boxed runs die with their parent) outlives it.
+    on_lost: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         settings = self.config.settings()
@@ -105,7 +119,10 @@ class Worker:
     def run_once(self) -> bool:
         """Claim and run one job; False when the queue had none."""
         self.store.expire_dead_workers()
-        job = self.store.claim(self.name, self.service.lease_s, self.service.max_attempts)
+        service = self.service
+        job = self.store.claim(
+            self.name, service.lease_s, service.max_attempts, service.job_max_wall_s
+        )
         if job is None:
             return False
         self.current = job
@@ -129,7 +146,10 @@ class Worker:
         assert job.claim is not None
         started = time.perf_counter()
         log.info("job %s (%s) claimed, attempt %d", job.id, job.kind, job.attempts)
-        with Lease(self.store, job, self.service.lease_s) as lease:
+        lease = Lease(
+            self.store, job, self.service.lease_s, self.service.job_max_wall_s, self.on_lost
+        )
+        with lease:
             try:
                 result = self._run_handler(job, lease)
             except ClaimLostError:
@@ -222,6 +242,19 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
+EXIT_CLAIM_LOST = 3
+
+
+def exit_lost() -> None:
+    """The running job is no longer this worker's (failed past its wall-clock limit, or
+    claimed by another worker): stop everything now. The boxed runs die with this process
+    and ``scientist serve`` starts a fresh worker (a non-zero exit)."""
+    log.warning("the running job's claim is lost; this worker exits and is restarted")
+    atexit._run_exitfuncs()  # stops the embedded model server this worker started
+    sys.stderr.flush()
+    os._exit(EXIT_CLAIM_LOST)
+
+
 def main(
     argv: list[str] | None = None,
     *,
@@ -235,7 +268,7 @@ def main(
     )
     try:
         config = ServiceConfig.from_flags(args.preset, args.set_)
-        worker = Worker(config, default_handlers(gateway_factory, launcher))
+        worker = Worker(config, default_handlers(gateway_factory, launcher), on_lost=exit_lost)
     except AutoscholarError as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
