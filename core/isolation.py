@@ -36,6 +36,8 @@ NOBODY = 65534
 SYSTEM_READ_ONLY = (Path("/usr"), Path("/etc"))
 MERGED_DIRS = (Path("/bin"), Path("/sbin"), Path("/lib"), Path("/lib64"), Path("/lib32"))
 INSIDE_TMP = Path("/tmp")
+# The rlimit launcher every bounded child starts through (standard library only).
+LAUNCHER = Path(__file__).with_name("_sandbox.py")
 
 
 class IsolationUnavailableError(AutoscholarError):

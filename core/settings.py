@@ -285,6 +285,12 @@ class ServiceSettings(_Strict):
         description="Claims of one job before it is failed; stops a job that kills its "
         "worker every time from looping forever.",
     )
+    pdf_check_timeout_s: float = Field(
+        20.0, gt=0, description="Wall and CPU time of the upload check's parser child."
+    )
+    pdf_check_memory_mb: int = Field(
+        1024, ge=128, description="Address space of the upload check's parser child (MB)."
+    )
     job_max_wall_s: float = Field(
         21600.0,
         gt=0,

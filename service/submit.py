@@ -41,7 +41,7 @@ from service.limits import (
     too_large,
 )
 from service.models import JobKind, ReviewOptions, RunRequest
-from service.pdfcheck import check_upload
+from service.pdfcheck import check_upload_bounded
 from service.store import JobRecord, JobStore, new_job_id
 
 PDF_TYPES = {"application/pdf", "application/x-pdf", "application/octet-stream", ""}
@@ -195,8 +195,15 @@ async def save_upload(upload: UploadFile, target: Path, limit_mb: float) -> int:
 
 def check_pdf(path: Path, filename: str, settings: Settings) -> None:
     """Signature, parse, encryption, page limit and text layer, as the reviewer checks them."""
+    service = settings.service
     try:
-        check_upload(path, max_pages=settings.review.max_pages, max_mb=upload_limit_mb(settings))
+        check_upload_bounded(
+            path,
+            max_pages=settings.review.max_pages,
+            max_mb=upload_limit_mb(settings),
+            timeout_s=service.pdf_check_timeout_s,
+            memory_mb=service.pdf_check_memory_mb,
+        )
     except ReviewInputError as exc:
         raise pdf_refusal(exc, filename) from exc
 

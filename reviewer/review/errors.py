@@ -80,3 +80,11 @@ class TooManyPagesError(ReviewInputError):
 
     reason = "too many pages"
     advice = "drop the appendices or raise review.max_pages"
+
+
+class PdfTooCostlyError(ReviewInputError):
+    """Parsing the PDF ran past the time or memory bound of the upload check (a PDF built
+    to exhaust its parser: a decompression bomb, objects nested without end)."""
+
+    reason = "PDF too costly to parse"
+    advice = "export or print it to PDF again (e.g. qpdf in.pdf out.pdf) and retry"

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from core.isolation import (
     INSIDE_TMP,
+    LAUNCHER,
     Isolation,
     box_for,
     bwrap_command,
@@ -47,7 +48,6 @@ from core.settings import ExperimentsSettings
 from scientist.experiments.errors import ExperimentError
 from scientist.experiments.models import GroupResult, ProcessOutcome, RunOutcome, RunStatus
 
-LAUNCHER = Path(__file__).with_name("_sandbox.py")
 log = logging.getLogger(__name__)
 LOG_DIR = "logs"
 FINAL_INFO = "final_info.json"

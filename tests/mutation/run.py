@@ -163,7 +163,7 @@ TARGETS: dict[str, Target] = {
             ("tests/unit/test_runner*.py", "tests/unit/test_mutation_runner*.py"),
         ),
         Target(
-            "scientist/experiments/_sandbox.py",
+            "core/_sandbox.py",
             (
                 "tests/unit/test_runner*.py",
                 "tests/unit/test_sandbox*.py",

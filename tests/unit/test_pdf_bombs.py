@@ -1,0 +1,173 @@
+"""PDFs built to exhaust a parser, through the upload check's bounded child (issue #15).
+
+The API never parses an upload in its own process: ``service.pdfcheck.check_upload_bounded``
+runs the check in a child under a memory, CPU and wall-clock bound. pypdf 7 refuses cyclic
+and endless page trees and nested objects itself; those refusals must come back typed. What
+it does not refuse, a valid 22 MB file that costs seconds and hundreds of MB to open, must
+cost the API (this test process) nothing, and be refused once it passes the bounds.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+
+from reviewer.review.errors import PdfTooCostlyError, ReviewInputError
+from service.pdfcheck import check_upload_bounded
+from tests.fixtures.make_pdfs import write_raw_pdf
+
+LIMITS = {"max_pages": 50, "max_mb": 50.0, "timeout_s": 20.0, "memory_mb": 512}
+
+
+def raw_pdf(path: Path, page_extra: str, streams: list[bytes]) -> Path:
+    """One font-less page (so the check extracts its text) with ``page_extra`` in its
+    dictionary and ``streams`` as its content streams."""
+    first_stream = 4
+    refs = " ".join(f"{first_stream + i} 0 R" for i in range(len(streams)))
+    objects: list[bytes] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] {page_extra} "
+        f"/Contents [{refs}] >>".encode(),
+    ]
+    for data in streams:
+        head = f"<< /Length {len(data)} /Filter /FlateDecode >>\nstream\n".encode()
+        objects.append(head + data + b"\nendstream")
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode()
+    out += (
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    )
+    path.write_bytes(bytes(out))
+    return path
+
+
+def _bounded(path: Path, **overrides: float) -> float:
+    """Run the bounded check; seconds it took (it must raise, the caller asserts what)."""
+    start = time.monotonic()
+    try:
+        check_upload_bounded(path, **(LIMITS | overrides))  # type: ignore[arg-type]
+    finally:
+        elapsed = time.monotonic() - start
+    return elapsed
+
+
+def xref_bomb(path: Path, objects: int = 1_200_000) -> Path:
+    """A valid one-page PDF whose cross-reference table lists ``objects`` objects: 22 MB, under
+    the 30 MB upload limit. Measured inline (pypdf 7.1): 3.3 s and 285 MB to open."""
+    head = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+        b"/Resources << /Font << /F1 4 0 R >> >> >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(head, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    filler = len(out)
+    out += b"5 0 obj\nnull\nendobj\n"
+    total = len(head) + objects
+    xref = len(out)
+    out += f"xref\n0 {total + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode()
+    out += f"{filler:010d} 00000 n \n".encode() * objects
+    out += f"trailer\n<< /Size {total + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    path.write_bytes(bytes(out))
+    return path
+
+
+def test_a_costly_pdf_is_parsed_in_the_child_not_in_the_api(tmp_path: Path) -> None:
+    path = xref_bomb(tmp_path / "xref.pdf")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    check_upload_bounded(path, **LIMITS)  # type: ignore[arg-type]
+    grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kb < 50 * 1024  # inline, the same check grows this process by ~230 MB
+
+
+def test_a_pdf_over_the_memory_bound_is_refused_as_too_costly(tmp_path: Path) -> None:
+    path = xref_bomb(tmp_path / "xref.pdf")
+    start = time.monotonic()
+    with pytest.raises(PdfTooCostlyError, match="the parser stopped"):
+        check_upload_bounded(path, **(LIMITS | {"memory_mb": 200}))  # type: ignore[arg-type]
+    assert time.monotonic() - start < LIMITS["timeout_s"]
+
+
+def test_a_cyclic_or_endless_page_tree_comes_back_typed(tmp_path: Path) -> None:
+    cyclic = tmp_path / "cycle.pdf"
+    cyclic.write_bytes(
+        _objects(
+            [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [2 0 R] /Count 1 >>"]
+        )
+    )
+    with pytest.raises(ReviewInputError, match="cyclic page references"):
+        check_upload_bounded(cyclic, **LIMITS)  # type: ignore[arg-type]
+    depth = 5000
+    tree = [b"<< /Type /Catalog /Pages 2 0 R >>"]
+    for level in range(depth):
+        parent = f"/Parent {level + 1} 0 R " if level else ""
+        tree.append(f"<< /Type /Pages {parent}/Kids [{level + 3} 0 R] /Count 1 >>".encode())
+    tree.append(f"<< /Type /Page /Parent {depth + 1} 0 R /MediaBox [0 0 612 792] >>".encode())
+    deep = tmp_path / "deep.pdf"
+    deep.write_bytes(_objects(tree))
+    with pytest.raises(ReviewInputError, match="page tree depth"):
+        check_upload_bounded(deep, **LIMITS)  # type: ignore[arg-type]
+
+
+def _objects(objects: list[bytes]) -> bytes:
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode()
+    out += (
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    )
+    return bytes(out)
+
+
+def test_objects_nested_without_end_are_refused(tmp_path: Path) -> None:
+    depth = 200_000
+    nested = "[" * depth + "]" * depth
+    path = raw_pdf(tmp_path / "nested.pdf", f"/Nested {nested}", [zlib.compress(b"BT ET")])
+    start = time.monotonic()
+    with pytest.raises(ReviewInputError):
+        check_upload_bounded(path, **LIMITS)  # type: ignore[arg-type]
+    assert time.monotonic() - start < LIMITS["timeout_s"] + 5
+
+
+def test_a_parse_that_runs_past_the_time_bound_is_refused_as_too_costly(tmp_path: Path) -> None:
+    path = write_raw_pdf(tmp_path / "plain.pdf", ["BT /F1 12 Tf 72 700 Td (Hello) Tj ET"])
+    with pytest.raises(PdfTooCostlyError, match=r"took over 0\.01 s"):
+        check_upload_bounded(path, **(LIMITS | {"timeout_s": 0.01}))  # type: ignore[arg-type]
+
+
+def test_a_child_that_dies_is_refused_as_too_costly(tmp_path: Path) -> None:
+    path = write_raw_pdf(tmp_path / "plain.pdf", ["BT /F1 12 Tf 72 700 Td (Hello) Tj ET"])
+    # 16 MB of address space: the child's interpreter cannot even start.
+    with pytest.raises(PdfTooCostlyError, match="the parser stopped"):
+        check_upload_bounded(path, **(LIMITS | {"memory_mb": 16}))  # type: ignore[arg-type]
+
+
+def test_a_good_pdf_passes_and_a_bad_one_keeps_its_own_error(tmp_path: Path) -> None:
+    good = write_raw_pdf(tmp_path / "good.pdf", ["BT /F1 12 Tf 72 700 Td (Hello) Tj ET"])
+    check_upload_bounded(good, **LIMITS)  # type: ignore[arg-type]
+    many = write_raw_pdf(tmp_path / "many.pdf", ["BT /F1 12 Tf 72 700 Td (Hi) Tj ET"] * 3)
+    with pytest.raises(ReviewInputError, match="too many pages") as caught:
+        check_upload_bounded(many, **(LIMITS | {"max_pages": 2}))  # type: ignore[arg-type]
+    assert type(caught.value).__name__ == "TooManyPagesError"
