@@ -52,6 +52,7 @@ class BoxSpec(BaseModel):
     workdir: Path
     read_only: tuple[Path, ...] = ()
     drop_to_uid: int | None = None
+    network: bool = False  # Aider must reach its model; experiments and TeX must not
 
 
 def interpreter_paths(python: str) -> list[Path]:
@@ -95,7 +96,7 @@ def _parents(path: Path, made: set[Path]) -> list[str]:
     """``--dir`` for each missing ancestor, world-traversable (bwrap's own are 0700)."""
     args: list[str] = []
     for parent in reversed(path.parents):
-        if parent == Path("/") or parent in made or parent in SYSTEM_READ_ONLY:
+        if parent in (Path("/"), INSIDE_TMP) or parent in made or parent in SYSTEM_READ_ONLY:
             continue
         made.add(parent)
         args += ["--perms", "0755", "--dir", str(parent)]
@@ -105,15 +106,16 @@ def _parents(path: Path, made: set[Path]) -> list[str]:
 def bwrap_command(spec: BoxSpec, command: list[str], bwrap: str = "bwrap") -> list[str]:
     """The ``bwrap`` command line that runs ``command`` inside ``spec``'s box."""
     args = [bwrap, "--die-with-parent", "--new-session"]
-    args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
+    args += ["--unshare-ipc", "--unshare-pid", "--unshare-uts"]
+    args += [] if spec.network else ["--unshare-net"]
     args += ["--unshare-cgroup-try"]
     if spec.drop_to_uid is None:
         args.append("--unshare-user")
     args += _system_mounts()
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", str(INSIDE_TMP)]
     made: set[Path] = set()
     for path in spec.read_only:
         args += [*_parents(path, made), "--ro-bind", str(path), str(path)]
-    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", str(INSIDE_TMP)]
     workdir = spec.workdir.absolute()
     args += [*_parents(workdir, made), "--bind", str(workdir), str(workdir)]
     args += ["--chdir", str(workdir)]
@@ -126,12 +128,14 @@ def bwrap_command(spec: BoxSpec, command: list[str], bwrap: str = "bwrap") -> li
     return [*args, *command]
 
 
-def box_for(workdir: Path, extra_read_only: Iterable[Path], python: str) -> BoxSpec:
+def box_for(
+    workdir: Path, extra_read_only: Iterable[Path], python: str, *, network: bool = False
+) -> BoxSpec:
     """The box of one run in ``workdir``; run as root, it drops to ``nobody``."""
     read_only = _outermost([*interpreter_paths(python), *extra_read_only])
     read_only = [p for p in read_only if workdir.absolute() not in [p, *p.parents]]
     uid = NOBODY if os.geteuid() == 0 else None
-    return BoxSpec(workdir=workdir, read_only=tuple(read_only), drop_to_uid=uid)
+    return BoxSpec(workdir=workdir, read_only=tuple(read_only), drop_to_uid=uid, network=network)
 
 
 @contextmanager

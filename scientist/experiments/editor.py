@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,14 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.isolation import (
+    INSIDE_TMP,
+    box_for,
+    bwrap_command,
+    check_bwrap,
+    interpreter_paths,
+    lent_to,
+)
 from core.settings import Settings
 from gateway._litellm import load_litellm
 from gateway.gateway import LOCAL_KEY
@@ -215,6 +224,8 @@ class AiderCLI:
         self.aider_bin = resolve_aider_bin(aider_bin or settings.experiments.aider_bin)
         self._local_base_url = local_base_url
         self._model: AiderModel | None = None
+        isolation = settings.experiments.isolation
+        self._bwrap = check_bwrap() if isolation == "bwrap" else None
 
     def model(self) -> AiderModel:
         """The coder model's wiring, resolved once (this may start the embedded server)."""
@@ -233,7 +244,7 @@ class AiderCLI:
         timeout = self.settings.experiments.aider_round_timeout_s
         start = time.monotonic()
         with log_path.open("wb") as log:
-            exit_code = _run_bounded(command, workdir, self._env(), log, timeout)
+            exit_code = self._run(command, workdir, log, timeout)
         output = log_path.read_text(encoding="utf-8", errors="replace")
         sent, received, cost = parse_usage(output)
         return EditResult(
@@ -289,6 +300,24 @@ class AiderCLI:
         for name in files:
             command += ["--file", name]
         return [*command, "--message-file", str(message_file)]
+
+    def _run(self, command: list[str], workdir: Path, log: Any, timeout_s: float) -> int | None:
+        """Aider in the box experiments use (``experiments.isolation``), but with the network:
+        it must reach its model. It may write only the idea folder; its home is the box's
+        private /tmp."""
+        if self._bwrap is None:
+            return _run_bounded(command, workdir, self._env(), log, timeout_s)
+        aider_python = self.aider_bin.parent / "python"
+        python = str(aider_python) if aider_python.exists() else sys.executable
+        venv = self.aider_bin.parent.parent
+        own = venv if (venv / "pyvenv.cfg").is_file() else self.aider_bin
+        readable = [own, *interpreter_paths(sys.executable)]
+        box = box_for(workdir, readable, python, network=True)
+        env = self._env() | {"HOME": str(INSIDE_TMP)}
+        with lent_to(box):
+            return _run_bounded(
+                bwrap_command(box, command, self._bwrap), workdir, env, log, timeout_s
+            )
 
     def _env(self) -> dict[str, str]:
         """The user's environment (provider keys) minus our settings and Aider's own config."""
