@@ -36,7 +36,7 @@ from tests.service_support import TOKENS, service_config, spawn_worker
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "papers" / "multi_style_adapter.pdf"
-POST_P95_TARGET_S = 5.0
+POST_P95_TARGET_S = 1.0  # issue #15: the upload takes only the cheap checks, in warm children
 POLL_S = 1.0  # each client polls its job once a second
 
 

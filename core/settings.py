@@ -285,11 +285,14 @@ class ServiceSettings(_Strict):
         description="Claims of one job before it is failed; stops a job that kills its "
         "worker every time from looping forever.",
     )
+    pdf_check_workers: int = Field(
+        2, ge=1, le=16, description="Warm child processes that check uploaded PDFs."
+    )
     pdf_check_timeout_s: float = Field(
-        20.0, gt=0, description="Wall and CPU time of the upload check's parser child."
+        20.0, gt=0, description="Time one upload check may take in its child."
     )
     pdf_check_memory_mb: int = Field(
-        1024, ge=128, description="Address space of the upload check's parser child (MB)."
+        1024, ge=128, description="Address space of each upload-check child (MB)."
     )
     job_max_wall_s: float = Field(
         21600.0,

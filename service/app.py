@@ -7,6 +7,8 @@ Every refusal is ``{"error": code, "detail": "what was wrong and what to do"}``.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -266,12 +268,20 @@ async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
 
 def create_app(config: ServiceConfig, state: ServiceState | None = None) -> FastAPI:
     """The service's ASGI app for ``config`` (the same one the workers are given)."""
+    service = state or ServiceState.build(config)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.pdf_checker.close()  # the warm PDF checkers end with the API
+
     app = FastAPI(
         title="autoscholar",
         summary="Review PDFs and generate papers: submit jobs, poll them, fetch results.",
         version="0.1.0",
+        lifespan=lifespan,
     )
-    app.state.service = state or ServiceState.build(config)
+    app.state.service = service
     app.add_middleware(
         BodyLimitMiddleware,
         limit_kb=app.state.service.settings.service.max_form_kb,

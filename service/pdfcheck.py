@@ -1,28 +1,32 @@
-"""A quick check of an uploaded PDF, with the reviewer's own errors and messages.
+"""The cheap check of an uploaded PDF, with the reviewer's own errors and messages, never in
+the API's own process.
 
-``reviewer.review.pdf_text.extract_paper`` extracts every page (0.7 s for an 11-page paper),
-which is too slow to do inside an upload request when many arrive at once. Here the file
-is opened, decrypted with the empty password if needed and its pages counted; only a file
-whose first pages use no font at all (a scan, images only) gets the full check, which then
-says whether it has a text layer. The worker extracts the text anyway and records any
-later failure on the job.
+An upload is accepted after the cheap checks: its signature, that it opens (decrypted with
+the empty password if need be) and its page count within ``review.max_pages``. Text
+extraction (0.7 s for an 11-page paper) is left to the job, which records any failure (a
+scan without a text layer, say) on the job.
 
-The API never parses an upload itself: ``check_upload_bounded`` runs the check in a child
-process (``python -m service.pdfcheck``) under an address-space limit, a CPU-time limit and a
-wall-clock timeout, and reads its verdict back as one JSON line. A PDF built to exhaust its
-parser kills only that child; the upload is refused as too costly to parse.
+The check runs in a warm child (``python -m service.pdfcheck``, started through the rlimit
+launcher with an address-space bound), one JSON line per request and per answer, so each
+upload pays a few milliseconds, not an interpreter start. ``CheckerPool`` keeps
+``service.pdf_check_workers`` of them. A child that passes ``service.pdf_check_timeout_s``
+or dies (its memory bound) is killed and replaced, and the upload is refused as too costly
+to parse: a PDF built to exhaust its parser costs the API nothing. A child exits when the
+API closes its pipe, and is replaced after ``MAX_USES`` checks.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import os
+import queue
+import select
 import subprocess
 import sys
-import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-
-from pypdf import PdfReader
 
 from core.isolation import LAUNCHER
 from reviewer.review import errors
@@ -32,84 +36,125 @@ from reviewer.review.errors import (
     ReviewInputError,
     TooManyPagesError,
 )
-from reviewer.review.pdf_text import (
-    PARSE_ERRORS,
-    SIGNATURE_WINDOW,
-    extract_paper,
-    open_pdf,
-    page_count,
-)
+from reviewer.review.pdf_text import SIGNATURE_WINDOW, open_pdf, page_count
 
-FONT_CHECK_PAGES = 3
 CHILD_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
+MAX_USES = 200
+# CPU seconds over a child's whole life: a child left behind by a dead API ends by itself.
+CHILD_CPU_S = 600
 
 
-def _has_fonts(reader: PdfReader, pages: int) -> bool:
-    """Whether any of the first ``pages`` pages uses a font: a text layer, most likely."""
-    for index in range(pages):
-        try:
-            resources = reader.pages[index].get("/Resources")
-            fonts = resources.get_object().get("/Font") if resources is not None else None
-        except PARSE_ERRORS:
-            continue
-        if fonts:
-            return True
-    return False
-
-
-def check_upload(path: Path, *, max_pages: int, max_mb: float) -> None:
-    """Raise the reviewer's ReviewInputError for a file it would refuse (quickly, mostly)."""
+def check_upload(path: Path, *, max_pages: int) -> None:
+    """Raise the reviewer's ReviewInputError for a file it would refuse: no PDF signature,
+    does not open, encrypted, or more than ``max_pages`` pages."""
     with path.open("rb") as handle:
         if b"%PDF-" not in handle.read(SIGNATURE_WINDOW):
             raise NotAPdfError(path)
-    reader = open_pdf(path)
-    pages = page_count(reader, path)
+    pages = page_count(open_pdf(path), path)
     if pages > max_pages:
         raise TooManyPagesError(path, f"{pages} pages, the limit is {max_pages}")
-    if not _has_fonts(reader, min(pages, FONT_CHECK_PAGES)):
-        extract_paper(path, max_pages=max_pages, max_mb=max_mb)  # the full, slower check
 
 
-def check_upload_bounded(
-    path: Path, *, max_pages: int, max_mb: float, timeout_s: float, memory_mb: int
-) -> None:
-    """``check_upload`` in a bounded child process; the same errors, plus PdfTooCostlyError
-    when the child runs out of time or memory."""
-    limits = ["--memory-mb", str(memory_mb), "--cpu-s", str(math.ceil(timeout_s))]
-    limits += ["--nofile", "64", "--fsize-mb", "1"]
-    child = [sys.executable, "-m", "service.pdfcheck", str(path.resolve()), str(max_pages)]
-    child.append(str(max_mb))
-    command = [sys.executable, "-I", "-S", str(LAUNCHER), *limits, "--", *child]
-    with tempfile.TemporaryDirectory(prefix="pdfcheck-") as scratch:
+@dataclass
+class _Child:
+    """One warm checker process and how many checks it has answered."""
+
+    process: subprocess.Popen[bytes]
+    uses: int = 0
+    pending: bytes = b""
+
+    def ask(self, request: dict[str, object], timeout_s: float) -> dict[str, object]:
+        """Send one request line; the answer line, or TimeoutError / EOFError."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(request).encode() + b"\n")
+        self.process.stdin.flush()
+        deadline = time.monotonic() + timeout_s
+        fd = self.process.stdout.fileno()
+        while b"\n" not in self.pending:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError(f"no answer within {timeout_s:g} s")
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise EOFError(f"the checker stopped (exit {self.process.poll()})")
+            self.pending += chunk
+        line, _, self.pending = self.pending.partition(b"\n")
+        self.uses += 1
+        answer = json.loads(line)
+        if not isinstance(answer, dict):
+            raise EOFError("the checker answered something other than a JSON object")
+        return answer
+
+    def kill(self) -> None:
+        """Stop the child now and reap it."""
+        self.process.kill()
+        self.process.wait()
+
+
+@dataclass
+class CheckerPool:
+    """Warm, bounded checker children shared by the API's request threads."""
+
+    size: int
+    memory_mb: int
+    timeout_s: float
+    _idle: queue.Queue[_Child | None] = field(default_factory=queue.Queue, repr=False)
+    _all: list[_Child] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        for _ in range(self.size):
+            self._idle.put(None)  # started on first use: an idle API starts no process
+
+    def check(self, path: Path, *, max_pages: int) -> None:
+        """``check_upload`` in a child; the same errors, plus PdfTooCostlyError when the
+        child passes the time bound or dies."""
+        child = self._idle.get() or self._spawn()
+        request = {"path": str(path.resolve()), "max_pages": max_pages}
         try:
-            done = subprocess.run(
-                command,
-                cwd=scratch,
-                env=CHILD_ENV,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise PdfTooCostlyError(path, f"parsing took over {timeout_s:g} s") from exc
-    verdict = _verdict(done.stdout)
-    if verdict is None:
-        detail = f"the parser stopped (exit {done.returncode}) within {memory_mb} MB"
-        raise PdfTooCostlyError(path, detail)
-    error = verdict.get("error")
-    if error is not None:
-        raise _error_class(str(error))(path, str(verdict.get("detail", "")))
+            answer = child.ask(request, self.timeout_s)
+        except (TimeoutError, EOFError, OSError, ValueError) as exc:
+            self._retire(child)
+            self._idle.put(None)
+            raise PdfTooCostlyError(path, str(exc)) from exc
+        if child.uses >= MAX_USES:
+            self._retire(child)
+            self._idle.put(None)
+        else:
+            self._idle.put(child)
+        error = answer.get("error")
+        if error is not None:
+            raise _error_class(str(error))(path, str(answer.get("detail", "")))
 
+    def close(self) -> None:
+        """Stop every child (the API is shutting down)."""
+        with self._lock:
+            children, self._all = self._all, []
+        for child in children:
+            child.kill()
 
-def _verdict(stdout: str) -> dict[str, object] | None:
-    lines = stdout.strip().splitlines()
-    try:
-        verdict = json.loads(lines[-1]) if lines else None
-    except json.JSONDecodeError:
-        return None
-    return verdict if isinstance(verdict, dict) else None
+    def _spawn(self) -> _Child:
+        limits = ["--memory-mb", str(self.memory_mb), "--cpu-s", str(CHILD_CPU_S)]
+        limits += ["--nofile", "64", "--fsize-mb", "1"]
+        child = [sys.executable, "-m", "service.pdfcheck"]
+        process = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(LAUNCHER), *limits, "--", *child],
+            cwd="/",
+            env=CHILD_ENV,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        spawned = _Child(process)
+        with self._lock:
+            self._all.append(spawned)
+        return spawned
+
+    def _retire(self, child: _Child) -> None:
+        child.kill()
+        with self._lock:
+            if child in self._all:
+                self._all.remove(child)
 
 
 def _error_class(name: str) -> type[ReviewInputError]:
@@ -119,16 +164,21 @@ def _error_class(name: str) -> type[ReviewInputError]:
     return PdfTooCostlyError
 
 
-def _child(argv: list[str]) -> None:
-    """``python -m service.pdfcheck PATH MAX_PAGES MAX_MB``: one JSON line, the verdict."""
-    path, max_pages, max_mb = Path(argv[0]), int(argv[1]), float(argv[2])
-    try:
-        check_upload(path, max_pages=max_pages, max_mb=max_mb)
-    except ReviewInputError as exc:
-        print(json.dumps({"error": type(exc).__name__, "detail": exc.detail}))
-        return
-    print(json.dumps({"ok": True}))
+def serve() -> None:
+    """The child: one request per stdin line, one JSON answer per stdout line, until EOF."""
+    for raw in sys.stdin.buffer:
+        request = json.loads(raw)
+        path = Path(str(request["path"]))
+        try:
+            check_upload(path, max_pages=int(request["max_pages"]))
+            answer: dict[str, object] = {"ok": True}
+        except ReviewInputError as exc:
+            answer = {"error": type(exc).__name__, "detail": exc.detail}
+        except OSError as exc:
+            answer = {"error": "PaperNotFoundError", "detail": str(exc)}
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":
-    _child(sys.argv[1:])
+    serve()

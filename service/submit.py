@@ -41,7 +41,7 @@ from service.limits import (
     too_large,
 )
 from service.models import JobKind, ReviewOptions, RunRequest
-from service.pdfcheck import check_upload_bounded
+from service.pdfcheck import CheckerPool
 from service.store import JobRecord, JobStore, new_job_id
 
 PDF_TYPES = {"application/pdf", "application/x-pdf", "application/octet-stream", ""}
@@ -58,6 +58,7 @@ class ServiceState:
     store: JobStore
     limiter: SlidingWindowLimiter
     login_limiter: SlidingWindowLimiter
+    pdf_checker: CheckerPool
     templates: Callable[[], list[str]] = field(default=shipped_templates)
 
     @classmethod
@@ -72,6 +73,11 @@ class ServiceState:
             store=JobStore(paths.database),
             limiter=SlidingWindowLimiter(settings.service.rate_limit_per_minute, clock=clock),
             login_limiter=login_limiter(settings.service, clock),
+            pdf_checker=CheckerPool(
+                size=settings.service.pdf_check_workers,
+                memory_mb=settings.service.pdf_check_memory_mb,
+                timeout_s=settings.service.pdf_check_timeout_s,
+            ),
         )
 
 
@@ -193,17 +199,11 @@ async def save_upload(upload: UploadFile, target: Path, limit_mb: float) -> int:
     return size
 
 
-def check_pdf(path: Path, filename: str, settings: Settings) -> None:
-    """Signature, parse, encryption, page limit and text layer, as the reviewer checks them."""
-    service = settings.service
+def check_pdf(path: Path, filename: str, settings: Settings, checker: CheckerPool) -> None:
+    """Signature, parse, encryption and page limit, as the reviewer checks them, in one of
+    the warm bounded checkers; text extraction is the job's."""
     try:
-        check_upload_bounded(
-            path,
-            max_pages=settings.review.max_pages,
-            max_mb=upload_limit_mb(settings),
-            timeout_s=service.pdf_check_timeout_s,
-            memory_mb=service.pdf_check_memory_mb,
-        )
+        checker.check(path, max_pages=settings.review.max_pages)
     except ReviewInputError as exc:
         raise pdf_refusal(exc, filename) from exc
 
@@ -232,7 +232,8 @@ async def submit_review(request: Request, state: ServiceState, user: str) -> Job
         job_id = new_job_id()
         filename = Path(upload.filename or "paper.pdf").name[:200]
         try:
-            await _store_and_check(upload, filename, state.paths.upload(job_id), settings)
+            target = state.paths.upload(job_id)
+            await _store_and_check(upload, filename, target, settings, state.pdf_checker)
             params = {"filename": filename, "preset": options.preset, **_options(options)}
             return queue_job(state, "review", user, params, job_id)
         except BaseException:
@@ -247,14 +248,14 @@ def _options(options: ReviewOptions) -> dict[str, Any]:
 
 
 async def _store_and_check(
-    upload: UploadFile, filename: str, target: Path, settings: Settings
+    upload: UploadFile, filename: str, target: Path, settings: Settings, checker: CheckerPool
 ) -> None:
     size = await save_upload(upload, target, upload_limit_mb(settings))
     if size == 0:
         raise ApiError(
             422, "empty_file", f"{filename}: the file is empty (0 bytes); upload the PDF itself."
         )
-    await run_in_threadpool(check_pdf, target, filename, settings)
+    await run_in_threadpool(check_pdf, target, filename, settings, checker)
 
 
 def submit_run(state: ServiceState, user: str, body: RunRequest) -> JobRecord:

@@ -104,6 +104,20 @@ def test_auth_is_required_and_jobs_are_private(
         assert bob.get("/v1/jobs").json()["jobs"] == []
 
 
+def test_a_scan_is_accepted_and_its_job_says_why_it_failed(
+    server: LiveServer, pdf_fixtures: PdfFixtures
+) -> None:
+    """Upload takes only the cheap checks (issue #15); text extraction is the job's, so a PDF
+    without a text layer is accepted and its job fails with the reviewer's own message."""
+    with server.client() as client:
+        response = submit_pdf(client, pdf_fixtures.image_only)
+        assert response.status_code == 202, response.text
+        body = wait_for(client, f"/v1/reviews/{response.json()['id']}", finished)
+        assert body["status"] == "failed", body
+        assert "no extractable text" in body["error"] and "OCR" in body["error"]
+        assert body["attempts"] == 1  # not retryable: the same file fails the same way
+
+
 @pytest.mark.parametrize(
     ("fixture", "status", "code", "says"),
     [
@@ -111,7 +125,6 @@ def test_auth_is_required_and_jobs_are_private(
         ("many_pages", 422, "too_many_pages", "5 pages, the limit is 4"),
         ("encrypted", 422, "encrypted_pdf", "remove the password"),
         ("truncated", 422, "corrupt_pdf", "download or export the PDF again"),
-        ("image_only", 422, "no_extractable_text", "OCR"),
     ],
 )
 def test_bad_pdfs_are_refused_with_a_clear_message(

@@ -1,7 +1,7 @@
 """PDFs built to exhaust a parser, through the upload check's bounded child (issue #15).
 
-The API never parses an upload in its own process: ``service.pdfcheck.check_upload_bounded``
-runs the check in a child under a memory, CPU and wall-clock bound. pypdf 7 refuses cyclic
+The API never parses an upload in its own process: ``service.pdfcheck.CheckerPool`` runs the
+check in warm children under a memory and a time bound. pypdf 7 refuses cyclic
 and endless page trees and nested objects itself; those refusals must come back typed. What
 it does not refuse, a valid 22 MB file that costs seconds and hundreds of MB to open, must
 cost the API (this test process) nothing, and be refused once it passes the bounds.
@@ -17,10 +17,21 @@ from pathlib import Path
 import pytest
 
 from reviewer.review.errors import PdfTooCostlyError, ReviewInputError
-from service.pdfcheck import check_upload_bounded
+from service.pdfcheck import CheckerPool
 from tests.fixtures.make_pdfs import write_raw_pdf
 
-LIMITS = {"max_pages": 50, "max_mb": 50.0, "timeout_s": 20.0, "memory_mb": 512}
+TIMEOUT_S = 20.0
+
+
+def check(
+    path: Path, *, max_pages: int = 50, timeout_s: float = TIMEOUT_S, memory_mb: int = 512
+) -> None:
+    """One check in a fresh pool of one warm child (closed afterwards)."""
+    pool = CheckerPool(size=1, memory_mb=memory_mb, timeout_s=timeout_s)
+    try:
+        pool.check(path, max_pages=max_pages)
+    finally:
+        pool.close()
 
 
 def raw_pdf(path: Path, page_extra: str, streams: list[bytes]) -> Path:
@@ -50,16 +61,6 @@ def raw_pdf(path: Path, page_extra: str, streams: list[bytes]) -> Path:
     )
     path.write_bytes(bytes(out))
     return path
-
-
-def _bounded(path: Path, **overrides: float) -> float:
-    """Run the bounded check; seconds it took (it must raise, the caller asserts what)."""
-    start = time.monotonic()
-    try:
-        check_upload_bounded(path, **(LIMITS | overrides))  # type: ignore[arg-type]
-    finally:
-        elapsed = time.monotonic() - start
-    return elapsed
 
 
 def xref_bomb(path: Path, objects: int = 1_200_000) -> Path:
@@ -92,7 +93,7 @@ def xref_bomb(path: Path, objects: int = 1_200_000) -> Path:
 def test_a_costly_pdf_is_parsed_in_the_child_not_in_the_api(tmp_path: Path) -> None:
     path = xref_bomb(tmp_path / "xref.pdf")
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    check_upload_bounded(path, **LIMITS)  # type: ignore[arg-type]
+    check(path)
     grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert grown_kb < 50 * 1024  # inline, the same check grows this process by ~230 MB
 
@@ -100,9 +101,9 @@ def test_a_costly_pdf_is_parsed_in_the_child_not_in_the_api(tmp_path: Path) -> N
 def test_a_pdf_over_the_memory_bound_is_refused_as_too_costly(tmp_path: Path) -> None:
     path = xref_bomb(tmp_path / "xref.pdf")
     start = time.monotonic()
-    with pytest.raises(PdfTooCostlyError, match="the parser stopped"):
-        check_upload_bounded(path, **(LIMITS | {"memory_mb": 200}))  # type: ignore[arg-type]
-    assert time.monotonic() - start < LIMITS["timeout_s"]
+    with pytest.raises(PdfTooCostlyError, match="the checker stopped"):
+        check(path, memory_mb=200)
+    assert time.monotonic() - start < TIMEOUT_S
 
 
 def test_a_cyclic_or_endless_page_tree_comes_back_typed(tmp_path: Path) -> None:
@@ -113,7 +114,7 @@ def test_a_cyclic_or_endless_page_tree_comes_back_typed(tmp_path: Path) -> None:
         )
     )
     with pytest.raises(ReviewInputError, match="cyclic page references"):
-        check_upload_bounded(cyclic, **LIMITS)  # type: ignore[arg-type]
+        check(cyclic)
     depth = 5000
     tree = [b"<< /Type /Catalog /Pages 2 0 R >>"]
     for level in range(depth):
@@ -123,7 +124,7 @@ def test_a_cyclic_or_endless_page_tree_comes_back_typed(tmp_path: Path) -> None:
     deep = tmp_path / "deep.pdf"
     deep.write_bytes(_objects(tree))
     with pytest.raises(ReviewInputError, match="page tree depth"):
-        check_upload_bounded(deep, **LIMITS)  # type: ignore[arg-type]
+        check(deep)
 
 
 def _objects(objects: list[bytes]) -> bytes:
@@ -147,27 +148,33 @@ def test_objects_nested_without_end_are_refused(tmp_path: Path) -> None:
     path = raw_pdf(tmp_path / "nested.pdf", f"/Nested {nested}", [zlib.compress(b"BT ET")])
     start = time.monotonic()
     with pytest.raises(ReviewInputError):
-        check_upload_bounded(path, **LIMITS)  # type: ignore[arg-type]
-    assert time.monotonic() - start < LIMITS["timeout_s"] + 5
+        check(path)
+    assert time.monotonic() - start < TIMEOUT_S + 5
 
 
-def test_a_parse_that_runs_past_the_time_bound_is_refused_as_too_costly(tmp_path: Path) -> None:
-    path = write_raw_pdf(tmp_path / "plain.pdf", ["BT /F1 12 Tf 72 700 Td (Hello) Tj ET"])
-    with pytest.raises(PdfTooCostlyError, match=r"took over 0\.01 s"):
-        check_upload_bounded(path, **(LIMITS | {"timeout_s": 0.01}))  # type: ignore[arg-type]
+def test_a_parse_past_the_time_bound_is_refused_and_the_pool_recovers(tmp_path: Path) -> None:
+    slow = xref_bomb(tmp_path / "xref.pdf")  # about 3.3 s to open
+    good = write_raw_pdf(tmp_path / "good.pdf", ["BT /F1 12 Tf 72 700 Td (Hello) Tj ET"])
+    pool = CheckerPool(size=1, memory_mb=512, timeout_s=1.0)
+    try:
+        with pytest.raises(PdfTooCostlyError, match=r"no answer within 1 s"):
+            pool.check(slow, max_pages=50)
+        pool.check(good, max_pages=50)  # a fresh child took the killed one's place
+    finally:
+        pool.close()
 
 
 def test_a_child_that_dies_is_refused_as_too_costly(tmp_path: Path) -> None:
     path = write_raw_pdf(tmp_path / "plain.pdf", ["BT /F1 12 Tf 72 700 Td (Hello) Tj ET"])
     # 16 MB of address space: the child's interpreter cannot even start.
-    with pytest.raises(PdfTooCostlyError, match="the parser stopped"):
-        check_upload_bounded(path, **(LIMITS | {"memory_mb": 16}))  # type: ignore[arg-type]
+    with pytest.raises(PdfTooCostlyError, match="the checker stopped"):
+        check(path, memory_mb=16)
 
 
 def test_a_good_pdf_passes_and_a_bad_one_keeps_its_own_error(tmp_path: Path) -> None:
     good = write_raw_pdf(tmp_path / "good.pdf", ["BT /F1 12 Tf 72 700 Td (Hello) Tj ET"])
-    check_upload_bounded(good, **LIMITS)  # type: ignore[arg-type]
+    check(good)
     many = write_raw_pdf(tmp_path / "many.pdf", ["BT /F1 12 Tf 72 700 Td (Hi) Tj ET"] * 3)
     with pytest.raises(ReviewInputError, match="too many pages") as caught:
-        check_upload_bounded(many, **(LIMITS | {"max_pages": 2}))  # type: ignore[arg-type]
+        check(many, max_pages=2)
     assert type(caught.value).__name__ == "TooManyPagesError"
