@@ -245,6 +245,12 @@ class ReviewSettings(_Strict):
     max_concurrent_papers: int = Field(2, ge=1, description="Papers reviewed at once (folders).")
     max_pages: int = Field(50, ge=1, description="Longest PDF accepted.")
     max_pdf_mb: float = Field(30.0, gt=0, description="Largest PDF accepted.")
+    pdf_timeout_s: float = Field(
+        60.0, gt=0, description="Time reading one PDF may take (a bounded child process)."
+    )
+    pdf_memory_mb: int = Field(
+        2048, ge=256, description="Address space of the child that reads a PDF (MB)."
+    )
 
 
 class ServiceSettings(_Strict):

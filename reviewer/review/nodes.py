@@ -33,8 +33,9 @@ from reviewer.review.form import (
     ReviewReport,
     ScoreStats,
 )
-from reviewer.review.injection import find_hidden_text, find_injections, redact_paper
-from reviewer.review.pdf_text import extract_paper, paper_from_text
+from reviewer.review.injection import find_injections, redact_paper
+from reviewer.review.pdf_child import read_pdf
+from reviewer.review.pdf_text import paper_from_text
 from reviewer.review.reviewing import (
     ReviewDeps,
     excerpt_budget,
@@ -82,9 +83,14 @@ def load_paper(state: ReviewState, runtime: Runtime[ReviewDeps]) -> dict[str, An
     limits = runtime.context.settings.review
     flags: list[InjectionFlag] = []
     if state.get("pdf_path"):
-        path = Path(state["pdf_path"])
-        paper = extract_paper(path, max_pages=limits.max_pages, max_mb=limits.max_pdf_mb)
-        flags += find_hidden_text(path)
+        reading = read_pdf(
+            Path(state["pdf_path"]),
+            max_pages=limits.max_pages,
+            max_mb=limits.max_pdf_mb,
+            timeout_s=limits.pdf_timeout_s,
+            memory_mb=limits.pdf_memory_mb,
+        )
+        paper, flags = reading.paper, [*reading.flags]
     else:
         source = state.get("paper_id") or "text"
         paper = paper_from_text(source, state.get("paper_text", ""), state.get("title", ""))

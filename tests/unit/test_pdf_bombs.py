@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from reviewer.review.errors import PdfTooCostlyError, ReviewInputError
+from reviewer.review.pdf_child import read_pdf
 from service.pdfcheck import CheckerPool
 from tests.fixtures.make_pdfs import write_raw_pdf
 
@@ -178,3 +179,21 @@ def test_a_good_pdf_passes_and_a_bad_one_keeps_its_own_error(tmp_path: Path) -> 
     with pytest.raises(ReviewInputError, match="too many pages") as caught:
         check(many, max_pages=2)
     assert type(caught.value).__name__ == "TooManyPagesError"
+
+
+def test_the_reviewer_reads_a_pdf_in_a_bounded_child_too(tmp_path: Path) -> None:
+    lines = " ".join(
+        f"BT /F1 10 Tf 72 {700 - 14 * i} Td (Line {i}: a sentence of the paper's text.) Tj ET"
+        for i in range(30)
+    )
+    good = write_raw_pdf(tmp_path / "good.pdf", [lines])
+    reading = read_pdf(good, max_pages=50, max_mb=50, timeout_s=TIMEOUT_S, memory_mb=1024)
+    assert reading.paper.pages == 1 and "Line 29: a sentence" in reading.paper.text
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    bomb = xref_bomb(tmp_path / "xref.pdf")
+    with pytest.raises(PdfTooCostlyError, match="the reader stopped"):
+        read_pdf(bomb, max_pages=50, max_mb=50, timeout_s=TIMEOUT_S, memory_mb=200)
+    with pytest.raises(PdfTooCostlyError, match="took over 1 s"):
+        read_pdf(bomb, max_pages=50, max_mb=50, timeout_s=1.0, memory_mb=1024)
+    grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kb < 50 * 1024
