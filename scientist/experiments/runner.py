@@ -311,9 +311,9 @@ class SandboxRunner:
         program = shutil.which(command[0]) or command[0]
         inner, env = [program, *command[1:]], sandbox_env(home, self.limits.cpus, self.python)
         if self._bwrap is None:
-            return self._wait(
-                self._launcher(inner, os.getuid(), timeout_s), workdir, env, out, err, timeout_s
-            )
+            log.warning("%s: running LLM-written code without the box (isolation=none)", workdir)
+            launcher = self._launcher(inner, os.getuid(), timeout_s)
+            return self._wait(launcher, workdir, env, out, err, timeout_s)
         box = box_for(workdir, [Path(program).parent], self.python)
         uid = box.drop_to_uid if box.drop_to_uid is not None else os.getuid()
         launcher = self._launcher(bwrap_command(box, inner, self._bwrap), uid, timeout_s)
