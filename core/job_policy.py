@@ -34,6 +34,7 @@ DEFAULT_LOWER_ONLY: tuple[str, ...] = (
     "experiments.max_processes",
     "experiments.max_file_mb",
     "experiments.max_open_files",
+    "experiments.max_cpu_s",
     "writing.compile_timeout_s",
 )
 
@@ -52,6 +53,7 @@ DEFAULT_BOUNDS: dict[str, Bound] = {
     "experiments.max_processes": (8, None),
     "experiments.max_file_mb": (1, None),
     "experiments.max_open_files": (64, None),
+    "experiments.max_cpu_s": (1, None),
     "experiments.max_rounds": (1, 10),
     "experiments.plot_attempts": (1, 5),
     "experiments.stop_after_no_change": (1, 5),

@@ -154,6 +154,12 @@ class ExperimentsSettings(_Strict):
         2048, ge=1, description="Largest file a run may write, MB (RLIMIT_FSIZE)."
     )
     max_open_files: int = Field(1024, ge=64, description="Open files per process (RLIMIT_NOFILE).")
+    max_cpu_s: float | None = Field(
+        None,
+        gt=0,
+        description="CPU seconds one run may burn (RLIMIT_CPU); default: every pinned CPU "
+        "busy for the whole run timeout.",
+    )
     aider_bin: Path | None = Field(
         None, description="The aider executable; default .venv-aider/bin/aider or PATH."
     )

@@ -78,6 +78,7 @@ class SandboxLimits(BaseModel):
     max_processes: int = Field(256, ge=1, description="Processes a run may add (RLIMIT_NPROC).")
     max_file_mb: int = Field(2048, ge=1, description="Largest file a run may write (RLIMIT_FSIZE).")
     max_open_files: int = Field(1024, ge=16, description="Open files (RLIMIT_NOFILE).")
+    max_cpu_s: float | None = Field(None, gt=0, description="CPU seconds (RLIMIT_CPU).")
 
     @classmethod
     def from_settings(cls, settings: ExperimentsSettings) -> SandboxLimits:
@@ -91,10 +92,14 @@ class SandboxLimits(BaseModel):
             max_processes=settings.max_processes,
             max_file_mb=settings.max_file_mb,
             max_open_files=settings.max_open_files,
+            max_cpu_s=settings.max_cpu_s,
         )
 
     def cpu_seconds(self, timeout_s: float) -> int:
-        """CPU time a run may burn (RLIMIT_CPU): every pinned CPU busy for the whole timeout."""
+        """CPU time a run may burn (RLIMIT_CPU): ``max_cpu_s``, else every pinned CPU busy
+        for the whole timeout."""
+        if self.max_cpu_s is not None:
+            return math.ceil(self.max_cpu_s)
         return math.ceil(timeout_s * self.cpus) + 1
 
 

@@ -176,3 +176,16 @@ def test_the_reviewer_reads_a_pdf_in_a_bounded_child_too(tmp_path: Path) -> None
         read_pdf(bomb, max_pages=50, max_mb=50, timeout_s=1.0, memory_mb=1024)
     grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert grown_kb < 50 * 1024
+
+
+def test_a_decompression_bomb_costs_the_reader_not_the_reviewer(tmp_path: Path) -> None:
+    squeezer = zlib.compressobj(9)
+    zeros = b"".join(squeezer.compress(b"\0" * 2**20) for _ in range(1024)) + squeezer.flush()
+    bomb = raw_pdf(tmp_path / "zbomb.pdf", "", [zeros])  # 1 GB of zeros in 1 MB of file
+    assert bomb.stat().st_size < 2 * 2**20
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.monotonic()
+    with pytest.raises(ReviewInputError):  # pypdf caps the stream; nothing to read
+        read_pdf(bomb, max_pages=50, max_mb=50, timeout_s=TIMEOUT_S, memory_mb=512)
+    assert time.monotonic() - start < TIMEOUT_S
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50 * 1024

@@ -286,3 +286,17 @@ def test_the_box_command_binds_the_interpreter_and_one_writable_folder(tmp_path:
     assert binds == [str(tmp_path)]
     assert "--unshare-net" in command and "--die-with-parent" in command
     assert command[-2:] == ["python", "x.py"]
+
+
+def test_a_busy_loop_stops_at_the_cpu_limit(tmp_path: Path) -> None:
+    body = """
+        import time
+        start = time.monotonic()
+        while time.monotonic() - start < 30:
+            pass
+        report["finished"] = True
+    """
+    started = time.monotonic()
+    report, status = run_attack(tmp_path, body, "bwrap", max_cpu_s=1)
+    assert report == {} and status == "failed"  # SIGXCPU ended it before it wrote its report
+    assert time.monotonic() - started < 10
