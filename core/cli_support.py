@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 import typer
@@ -68,3 +69,23 @@ def progress_bars(stderr: Console | None = None) -> Progress:
         TimeElapsedColumn(),
     )
     return Progress(*columns, console=stderr or console)
+
+
+def version_text(command: str) -> str:
+    """``scientist 0.1.0 (autoscholar)``: the command and the installed distribution's version."""
+    try:
+        version = importlib.metadata.version("autoscholar")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown (not installed)"
+    return f"{command} {version} (autoscholar)"
+
+
+def version_callback(command: str) -> Callable[[bool], None]:
+    """A ``--version`` option's callback: print the version and stop."""
+
+    def show(value: bool) -> None:
+        if value:
+            typer.echo(version_text(command))
+            raise typer.Exit(0)
+
+    return show

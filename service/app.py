@@ -12,9 +12,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -85,7 +86,16 @@ def service_state(request: Request) -> ServiceState:
 State = Annotated[ServiceState, Depends(service_state)]
 
 
-def api_user(request: Request, state: State) -> str:
+# Declares HTTP bearer auth in the OpenAPI schema (the Authorize button of /docs, and what
+# generated clients send); the header itself is checked by ``request_user``.
+BEARER = HTTPBearer(auto_error=False, description="A token from service.tokens.")
+
+
+def api_user(
+    request: Request,
+    state: State,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+) -> str:
     """The caller, from the bearer header (or, for GET, the web login cookie)."""
     tokens = state.settings.service.tokens
     return request_user(request, tokens, cookie_ok=request.method == "GET")

@@ -18,6 +18,7 @@ from core.cli_support import (
     fail,
     print_settings,
     progress_bars,
+    version_callback,
 )
 from core.settings import Settings
 from gateway import Gateway
@@ -189,7 +190,17 @@ app.command("calibrate")(calibrate_command)
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=version_callback("reviewer"),
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
     """Review papers with a calibrated LLM ensemble."""
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -12,6 +14,7 @@ from core.cli_support import (
     fail,
     print_settings,
     settings_from_flags,
+    version_callback,
 )
 from core.report import summary_table
 from gateway.errors import AutoscholarError
@@ -66,6 +69,21 @@ def demo(preset: PresetOpt = "debug", set_: SetOpt = None, count: int = 2) -> No
     out.print(table)
     out.print(summary_table(result.totals))
     out.print(f"run folder: {result.run_dir}")
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=version_callback("scientist"),
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Generate research papers from code templates."""
 
 
 def _serve_command() -> None:

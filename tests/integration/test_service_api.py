@@ -319,3 +319,28 @@ def test_web_pages_log_in_upload_and_show_the_review(
         other = browser.get("/reviews/0123")
         assert other.status_code == 404 and "not_found" in other.text
         json.loads(browser.get("/healthz").text)
+
+
+def test_the_schema_declares_bearer_auth_and_a_client_driven_by_it_gets_in(
+    server: LiveServer, pdf_fixtures: PdfFixtures
+) -> None:
+    """The OpenAPI schema says how to authenticate (the Authorize button of /docs, and what a
+    generated client sends); a client that builds its header from the schema alone is let
+    in, and one that sends nothing is not."""
+    schema = httpx.get(f"{server.url}/openapi.json").json()
+    schemes = schema["components"]["securitySchemes"]
+    operation = schema["paths"]["/v1/reviews"]["post"]
+    [requirement] = operation["security"]
+    [name] = requirement
+    scheme = schemes[name]
+    assert scheme["type"] == "http" and scheme["scheme"] == "bearer"
+    assert "security" not in schema["paths"]["/healthz"]["get"]
+    header = {"Authorization": f"{scheme['scheme'].title()} {TOKENS['alice']}"}
+    with pdf_fixtures.clean.open("rb") as handle:
+        files = {"file": ("clean.pdf", handle, "application/pdf")}
+        accepted = httpx.post(f"{server.url}/v1/reviews", files=files, headers=header)
+    assert accepted.status_code == 202, accepted.text
+    with pdf_fixtures.clean.open("rb") as handle:
+        files = {"file": ("clean.pdf", handle, "application/pdf")}
+        refused = httpx.post(f"{server.url}/v1/reviews", files=files)
+    _error(refused, 401, "unauthorized")
