@@ -70,6 +70,13 @@ def report_run(run: RunPaths, manifest: RunManifest) -> None:
     )
 
 
+def run_exit_code(manifest: RunManifest) -> int:
+    """0 when the run ended with at least one idea done; 1 when it failed, was interrupted,
+    took no idea past the ideas stage, or every idea it ran failed or stopped."""
+    done = manifest.status == "done" and any(o.status == "done" for o in manifest.ideas)
+    return 0 if done else 1
+
+
 def print_outcomes(rows: list[Row], title: str) -> None:
     """The outcome table in the terminal's width, then in full each status it had to cut."""
     out.print(outcome_table(rows, title, width=out.width))
@@ -110,6 +117,7 @@ def run(
     except AutoscholarError as exc:
         raise typer.Exit(fail(exc)) from exc
     report_run(paths, manifest)
+    raise typer.Exit(run_exit_code(manifest))
 
 
 def resume(run_dir: str, copilot: CopilotOpt = False) -> None:
@@ -123,6 +131,7 @@ def resume(run_dir: str, copilot: CopilotOpt = False) -> None:
     except AutoscholarError as exc:
         raise typer.Exit(fail(exc)) from exc
     report_run(paths, manifest)
+    raise typer.Exit(run_exit_code(manifest))
 
 
 def batch(
