@@ -47,9 +47,10 @@ def settings_json(settings: Settings) -> str:
 
 
 def fail(exc: AutoscholarError) -> int:
-    """Print a typed error for a person and return the exit code."""
+    """Print a typed error for a person and return its exit code: 1 the job failed, 2 the
+    command's input, 3 the configuration (``gateway.errors.EXIT_*``)."""
     console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}")
-    return 2
+    return exc.exit_code
 
 
 def print_settings(preset: str | None, assignments: list[str] | None) -> None:

@@ -29,7 +29,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from gateway.errors import AutoscholarError
+from gateway.errors import EXIT_CONFIG, AutoscholarError
 
 Isolation = Literal["bwrap", "none"]
 NOBODY = 65534
@@ -42,6 +42,8 @@ LAUNCHER = Path(__file__).with_name("_sandbox.py")
 
 class IsolationUnavailableError(AutoscholarError):
     """bubblewrap is missing or cannot make namespaces on this machine."""
+
+    exit_code = EXIT_CONFIG
 
 
 class BoxSpec(BaseModel):

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gateway.errors import AutoscholarError
+from gateway.errors import EXIT_USAGE, AutoscholarError
 
 
 class RunStoreError(AutoscholarError):
     """A run folder is missing or not a run folder."""
+
+    exit_code = EXIT_USAGE
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+# Exit codes of both command lines (README, "Exit codes").
+EXIT_FAILED = 1  # the job failed: a model call, a compile, a run whose ideas all failed
+EXIT_USAGE = 2  # the command's input: bad flags (click's own code), a file or folder that is
+# missing or unusable, an idea or run that is not there
+EXIT_CONFIG = 3  # the configuration: invalid settings, a missing or rejected key, an unknown
+# model, a missing tool (Aider, TeX, bubblewrap)
+
 
 class AutoscholarError(Exception):
     """Base of every error autoscholar raises on purpose."""
 
     retryable: bool = False
+    exit_code: ClassVar[int] = EXIT_FAILED
 
 
 class SettingsError(AutoscholarError):
     """Settings or a preset are invalid."""
+
+    exit_code = EXIT_CONFIG
 
 
 class LLMError(AutoscholarError):
@@ -42,9 +54,13 @@ class RetriesExhaustedError(LLMError):
 class AuthenticationFailedError(LLMError):
     """The provider rejected or did not get an API key."""
 
+    exit_code = EXIT_CONFIG
+
 
 class UnknownModelError(LLMError):
     """The provider does not know the model string."""
+
+    exit_code = EXIT_CONFIG
 
 
 class ContextLengthError(LLMError):
@@ -77,3 +93,5 @@ class LocalModelError(LLMError):
 
 class MissingDependencyError(AutoscholarError):
     """An optional package or system tool is needed and absent."""
+
+    exit_code = EXIT_CONFIG

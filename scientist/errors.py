@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from gateway.errors import AutoscholarError
+from gateway.errors import EXIT_USAGE, AutoscholarError
 
 
 class TemplateError(AutoscholarError):
     """A research template is missing, incomplete or malformed."""
+
+    exit_code = EXIT_USAGE

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from gateway.errors import AutoscholarError
+from gateway.errors import EXIT_USAGE, AutoscholarError
 
 
 class CalibrationError(AutoscholarError):
     """Calibration cannot go on with these inputs; the message says what to change."""
+
+    exit_code = EXIT_USAGE
 
 
 class CalibrationDataError(CalibrationError):

@@ -22,7 +22,7 @@ from core.cli_support import (
 )
 from core.settings import Settings
 from gateway import Gateway
-from gateway.errors import AutoscholarError
+from gateway.errors import EXIT_FAILED, EXIT_USAGE, AutoscholarError
 from gateway.ledger import Ledger
 from graphs.review import graph_config, review_paper
 from reviewer.cli.calibrate import calibrate_command, review_settings
@@ -80,21 +80,32 @@ def review_command(
         raise typer.Exit(fail(exc)) from exc
     if not paper.exists():
         err.print(f"[bold red]error:[/] {paper}: no such file or folder")
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_USAGE)
     papers = _pdfs(paper)
     if not papers:
         err.print(f"[bold red]error:[/] {paper}: the folder holds no .pdf files")
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_USAGE)
     if any(m == "local" for m in [cfg.llm.models.reviewer, *cfg.review.models]):
         err.print(
             "[yellow]reviewer model: local (embedded SmolLM2-135M) — it exercises the "
             "pipeline; its reviews are not meaningful.[/]"
         )
     failures = _review_all(papers, deps, out_dir, single=len(papers) == 1 and not paper.is_dir())
-    raise typer.Exit(1 if failures else 0)
+    raise typer.Exit(review_exit_code(failures, len(papers)))
 
 
-def _review_all(papers: list[Path], deps: ReviewDeps, out_dir: Path, *, single: bool) -> int:
+def review_exit_code(failures: list[AutoscholarError], papers: int) -> int:
+    """0 when every paper was reviewed; when every one failed the same way, that error's code
+    (2 for an unusable PDF, 3 for the configuration); else 1."""
+    if not failures:
+        return 0
+    codes = {exc.exit_code for exc in failures}
+    return codes.pop() if len(failures) == papers and len(codes) == 1 else EXIT_FAILED
+
+
+def _review_all(
+    papers: list[Path], deps: ReviewDeps, out_dir: Path, *, single: bool
+) -> list[AutoscholarError]:
     """Review papers concurrently (bounded); print a summary per paper; count failures."""
     with progress_bars(err) as progress:
 
@@ -126,10 +137,10 @@ def _review_all(papers: list[Path], deps: ReviewDeps, out_dir: Path, *, single: 
         workers = min(deps.settings.review.max_concurrent_papers if parallel else 1, len(papers))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(one, papers))
-    failures = 0
+    failures: list[AutoscholarError] = []
     for pdf, outcome, paths in results:
         if isinstance(outcome, AutoscholarError):
-            failures += 1
+            failures.append(outcome)
             err.print(
                 f"[bold red]error:[/] {outcome}"
                 if str(pdf) in str(outcome)

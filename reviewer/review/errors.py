@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from gateway.errors import AutoscholarError
+from gateway.errors import EXIT_USAGE, AutoscholarError
 
 
 class ReviewInputError(AutoscholarError):
@@ -19,6 +19,8 @@ class ReviewInputError(AutoscholarError):
     ``path`` is the file, ``detail`` the specifics (sizes, counts, the parser's complaint).
     Subclasses set ``reason`` (what is wrong) and ``advice`` (what to do).
     """
+
+    exit_code = EXIT_USAGE
 
     reason: ClassVar[str] = "unusable paper"
     advice: ClassVar[str] = "check the file and try again"

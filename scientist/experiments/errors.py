@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.errors import AutoscholarError, MissingDependencyError
+from gateway.errors import EXIT_USAGE, AutoscholarError, MissingDependencyError
 
 
 class ExperimentError(AutoscholarError):
@@ -15,6 +15,8 @@ class AiderNotFoundError(MissingDependencyError):
 
 class IdeaNotFoundError(ExperimentError):
     """The run folder's ``ideas.json`` is missing, malformed or lacks the named idea."""
+
+    exit_code = EXIT_USAGE
 
 
 class BaselineError(ExperimentError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.errors import AutoscholarError
+from gateway.errors import EXIT_CONFIG, EXIT_USAGE, AutoscholarError
 
 
 class LiteratureError(AutoscholarError):
@@ -47,6 +47,10 @@ class SourceSkippedError(SourceError):
 class IndexMissingError(LiteratureError):
     """The offline index has not been built yet."""
 
+    exit_code = EXIT_CONFIG
+
 
 class CorpusError(LiteratureError):
     """A corpus file (.bib or .jsonl) for the offline index could not be read."""
+
+    exit_code = EXIT_USAGE

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.errors import AutoscholarError
+from gateway.errors import EXIT_CONFIG, EXIT_USAGE, AutoscholarError
 
 
 class WriteupError(AutoscholarError):
@@ -12,6 +12,8 @@ class WriteupError(AutoscholarError):
 class ToolchainMissingError(WriteupError):
     """latexmk, pdflatex, bibtex or chktex is not installed."""
 
+    exit_code = EXIT_CONFIG
+
 
 class TemplateCompileError(WriteupError):
     """The paper template does not compile as shipped, before anything was written into it."""
@@ -19,6 +21,8 @@ class TemplateCompileError(WriteupError):
 
 class WriteupInputError(WriteupError):
     """The idea folder lacks what the write-up needs (template, experiments.json, ideas)."""
+
+    exit_code = EXIT_USAGE
 
 
 class PaperCompileError(WriteupError):

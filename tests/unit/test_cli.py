@@ -23,7 +23,8 @@ def test_scientist_settings_prints_effective_json(monkeypatch: pytest.MonkeyPatc
     assert data["llm"]["models"]["ideas"] == "openai/gpt-4o"
 
 
-def test_bad_preset_exits_2_with_the_choices() -> None:
+def test_bad_preset_exits_3_with_the_choices() -> None:
+    """A configuration error: exit code 3 (``gateway.errors.EXIT_CONFIG``)."""
     result = runner.invoke(reviewer_app, ["settings", "--preset", "nope"])
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert "debug, default" in result.output

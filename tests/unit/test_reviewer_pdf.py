@@ -78,7 +78,7 @@ def test_bad_input_fails_with_one_clear_line(
     pdf = getattr(pdf_fixtures, name)
     out = tmp_path / "out"
     result = runner.invoke(app, ["review", str(pdf), "--out", str(out), *extra])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # an unusable input (EXIT_USAGE)
     errors = [line for line in result.output.splitlines() if "error:" in line]
     assert len(errors) == 1 and pdf.name in errors[0] and reason.lower() in errors[0].lower()
     assert not (out / "review.json").exists()
@@ -87,4 +87,4 @@ def test_bad_input_fails_with_one_clear_line(
 def test_missing_file_fails_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTOSCHOLAR_DATA_DIR", str(tmp_path / "data"))
     result = runner.invoke(app, ["review", str(tmp_path / "nope.pdf")])
-    assert result.exit_code == 1 and "nope.pdf: no such file" in result.output
+    assert result.exit_code == 2 and "nope.pdf: no such file" in result.output
