@@ -5,9 +5,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
+from pydantic import BaseModel, Field
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
@@ -63,6 +64,9 @@ def review_command(
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("reviews"),
     preset: PresetOpt = None,
     set_: SetOpt = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON document on stdout (ReviewCommandOutput).")
+    ] = False,
 ) -> None:
     """Review a PDF (or every PDF in a folder): review.json, .md, .html and .pdf per paper."""
     try:
@@ -90,8 +94,73 @@ def review_command(
             "[yellow]reviewer model: local (embedded SmolLM2-135M) — it exercises the "
             "pipeline; its reviews are not meaningful.[/]"
         )
-    failures = _review_all(papers, deps, out_dir, single=len(papers) == 1 and not paper.is_dir())
-    raise typer.Exit(review_exit_code(failures, len(papers)))
+    results = _review_all(papers, deps, out_dir, single=len(papers) == 1 and not paper.is_dir())
+    failures = [outcome for _, outcome, _ in results if isinstance(outcome, AutoscholarError)]
+    code = review_exit_code(failures, len(papers))
+    if as_json:
+        typer.echo(command_output(results, code).model_dump_json(indent=2))
+    else:
+        print_results(results)
+    raise typer.Exit(code)
+
+
+class PaperResult(BaseModel):
+    """One paper of ``reviewer review --json``."""
+
+    pdf: str
+    status: Literal["reviewed", "failed"]
+    decision: str | None = None
+    overall_mean: float | None = None
+    accept_probability: float | None = None
+    files: dict[str, str] = Field(default_factory=dict)
+    error_type: str | None = None
+    error: str | None = None
+
+
+class ReviewCommandOutput(BaseModel):
+    """What ``reviewer review --json`` prints: every paper's result and the exit code."""
+
+    papers: list[PaperResult]
+    exit_code: int
+
+
+Result = tuple[Path, ReviewReport | AutoscholarError, dict[str, Path]]
+
+
+def command_output(results: list[Result], code: int) -> ReviewCommandOutput:
+    """The JSON document of a review command."""
+    papers = []
+    for pdf, outcome, paths in results:
+        if isinstance(outcome, AutoscholarError):
+            failed = PaperResult(
+                pdf=str(pdf), status="failed", error_type=type(outcome).__name__, error=str(outcome)
+            )
+            papers.append(failed)
+            continue
+        stats = outcome.scores.get("Overall")
+        reviewed = PaperResult(
+            pdf=str(pdf),
+            status="reviewed",
+            decision=outcome.decision.decision,
+            overall_mean=stats.mean if stats is not None else None,
+            accept_probability=outcome.decision.probability,
+            files={kind: str(path) for kind, path in paths.items()},
+        )
+        papers.append(reviewed)
+    return ReviewCommandOutput(papers=papers, exit_code=code)
+
+
+def print_results(results: list[Result]) -> None:
+    """A summary per reviewed paper on stdout; each failure on stderr."""
+    for pdf, outcome, paths in results:
+        if isinstance(outcome, AutoscholarError):
+            err.print(
+                f"[bold red]error:[/] {outcome}"
+                if str(pdf) in str(outcome)
+                else f"[bold red]error:[/] {pdf}: {outcome}"
+            )
+        else:
+            out.print(summary(outcome, paths))
 
 
 def review_exit_code(failures: list[AutoscholarError], papers: int) -> int:
@@ -105,8 +174,8 @@ def review_exit_code(failures: list[AutoscholarError], papers: int) -> int:
 
 def _review_all(
     papers: list[Path], deps: ReviewDeps, out_dir: Path, *, single: bool
-) -> list[AutoscholarError]:
-    """Review papers concurrently (bounded); print a summary per paper; count failures."""
+) -> list[Result]:
+    """Review papers concurrently (bounded); each paper's report (or error) and files."""
     with progress_bars(err) as progress:
 
         def one(pdf: Path) -> tuple[Path, ReviewReport | AutoscholarError, dict[str, Path]]:
@@ -136,19 +205,7 @@ def _review_all(
         parallel = graph_config(deps) == {}
         workers = min(deps.settings.review.max_concurrent_papers if parallel else 1, len(papers))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(one, papers))
-    failures: list[AutoscholarError] = []
-    for pdf, outcome, paths in results:
-        if isinstance(outcome, AutoscholarError):
-            failures.append(outcome)
-            err.print(
-                f"[bold red]error:[/] {outcome}"
-                if str(pdf) in str(outcome)
-                else f"[bold red]error:[/] {pdf}: {outcome}"
-            )
-        else:
-            out.print(summary(outcome, paths))
-    return failures
+            return list(pool.map(one, papers))
 
 
 def summary(report: ReviewReport, paths: dict[str, Path]) -> Group:

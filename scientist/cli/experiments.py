@@ -49,6 +49,9 @@ def check_command(
     ] = False,
     preset: PresetOpt = None,
     set_: SetOpt = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The TemplateCheck as one JSON document on stdout.")
+    ] = False,
 ) -> None:
     """Validate a template: files, JSON, seed ideas, then its baseline and plot.py in the
     sandbox (in a temporary copy). Exit code 1 when a check fails."""
@@ -59,7 +62,10 @@ def check_command(
             report = check_template(template, runner)
     except AutoscholarError as exc:
         raise typer.Exit(fail(exc)) from exc
-    out.print(check_table(report))
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        out.print(check_table(report))
     raise typer.Exit(0 if report.passed else 1)
 
 
