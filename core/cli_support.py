@@ -90,3 +90,13 @@ def version_callback(command: str) -> Callable[[bool], None]:
             raise typer.Exit(0)
 
     return show
+
+
+def version_option(command: str) -> Any:
+    """The ``--version`` option of ``command``'s root callback."""
+    return typer.Option(
+        "--version",
+        callback=version_callback(command),
+        is_eager=True,
+        help="Print the version and exit.",
+    )

@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
@@ -38,6 +38,8 @@ MERGED_DIRS = (Path("/bin"), Path("/sbin"), Path("/lib"), Path("/lib64"), Path("
 INSIDE_TMP = Path("/tmp")
 # The rlimit launcher every bounded child starts through (standard library only).
 LAUNCHER = Path(__file__).with_name("_sandbox.py")
+# The whole environment of a parser child: no key, no setting of ours.
+CHILD_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
 
 
 class IsolationUnavailableError(AutoscholarError):
@@ -181,3 +183,17 @@ def check_bwrap() -> str:
             f"bubblewrap cannot make its namespaces here ({done.stderr.strip()[:300]}). {advice}"
         )
     return found
+
+
+def launcher_command(
+    inner: list[str], limits: Mapping[str, object], python: str = sys.executable
+) -> list[str]:
+    """``inner`` started through the rlimit launcher: ``{"memory-mb": 512, "cpu-s": 20}``
+    becomes ``--memory-mb 512 --cpu-s 20`` (see ``_sandbox.py`` for the names)."""
+    flags = [part for name, value in limits.items() for part in (f"--{name}", str(value))]
+    return [python, "-I", "-S", str(LAUNCHER), *flags, "--", *inner]
+
+
+def parser_limits(memory_mb: int, cpu_s: int) -> dict[str, object]:
+    """The limits of a PDF-parser child: memory and CPU as given, few files, no file output."""
+    return {"memory-mb": memory_mb, "cpu-s": cpu_s, "nofile": 64, "fsize-mb": 1}

@@ -28,17 +28,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.isolation import LAUNCHER
-from reviewer.review import errors
+from core.isolation import CHILD_ENV, launcher_command, parser_limits
 from reviewer.review.errors import (
     NotAPdfError,
     PdfTooCostlyError,
     ReviewInputError,
     TooManyPagesError,
+    input_error_named,
 )
 from reviewer.review.pdf_text import SIGNATURE_WINDOW, open_pdf, page_count
 
-CHILD_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
 MAX_USES = 200
 # CPU seconds over a child's whole life: a child left behind by a dead API ends by itself.
 CHILD_CPU_S = 600
@@ -124,7 +123,7 @@ class CheckerPool:
             self._idle.put(child)
         error = answer.get("error")
         if error is not None:
-            raise _error_class(str(error))(path, str(answer.get("detail", "")))
+            raise input_error_named(str(error))(path, str(answer.get("detail", "")))
 
     def close(self) -> None:
         """Stop every child (the API is shutting down)."""
@@ -134,11 +133,9 @@ class CheckerPool:
             child.kill()
 
     def _spawn(self) -> _Child:
-        limits = ["--memory-mb", str(self.memory_mb), "--cpu-s", str(CHILD_CPU_S)]
-        limits += ["--nofile", "64", "--fsize-mb", "1"]
         child = [sys.executable, "-m", "service.pdfcheck"]
         process = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(LAUNCHER), *limits, "--", *child],
+            launcher_command(child, parser_limits(self.memory_mb, CHILD_CPU_S)),
             cwd="/",
             env=CHILD_ENV,
             stdin=subprocess.PIPE,
@@ -155,13 +152,6 @@ class CheckerPool:
         with self._lock:
             if child in self._all:
                 self._all.remove(child)
-
-
-def _error_class(name: str) -> type[ReviewInputError]:
-    found = getattr(errors, name, None)
-    if isinstance(found, type) and issubclass(found, ReviewInputError):
-        return found
-    return PdfTooCostlyError
 
 
 def serve() -> None:

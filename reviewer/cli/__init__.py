@@ -19,7 +19,7 @@ from core.cli_support import (
     fail,
     print_settings,
     progress_bars,
-    version_callback,
+    version_option,
 )
 from core.settings import Settings
 from gateway import Gateway
@@ -259,15 +259,7 @@ app.command("calibrate")(calibrate_command)
 
 @app.callback()
 def _root(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version",
-            callback=version_callback("reviewer"),
-            is_eager=True,
-            help="Print the version and exit.",
-        ),
-    ] = False,
+    version: Annotated[bool, version_option("reviewer")] = False,
 ) -> None:
     """Review papers with a calibrated LLM ensemble."""
 

@@ -90,3 +90,12 @@ class PdfTooCostlyError(ReviewInputError):
 
     reason = "PDF too costly to parse"
     advice = "export or print it to PDF again (e.g. qpdf in.pdf out.pdf) and retry"
+
+
+def input_error_named(name: str) -> type[ReviewInputError]:
+    """The ReviewInputError class called ``name`` (a child process reported it by name);
+    PdfTooCostlyError for a name that is not one."""
+    found = globals().get(name)
+    if isinstance(found, type) and issubclass(found, ReviewInputError):
+        return found
+    return PdfTooCostlyError

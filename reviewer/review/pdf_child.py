@@ -19,14 +19,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from core.isolation import LAUNCHER
-from reviewer.review import errors
-from reviewer.review.errors import PdfTooCostlyError, ReviewInputError
+from core.isolation import CHILD_ENV, launcher_command, parser_limits
+from reviewer.review.errors import PdfTooCostlyError, ReviewInputError, input_error_named
 from reviewer.review.form import InjectionFlag, PaperText
 from reviewer.review.injection import find_hidden_text
 from reviewer.review.pdf_text import extract_paper
-
-CHILD_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
 
 
 class PdfReading(BaseModel):
@@ -40,14 +37,13 @@ def read_pdf(
     path: Path, *, max_pages: int, max_mb: float, timeout_s: float, memory_mb: int
 ) -> PdfReading:
     """The paper's text and hidden-text flags, read in a bounded child."""
-    limits = ["--memory-mb", str(memory_mb), "--cpu-s", str(math.ceil(timeout_s))]
-    limits += ["--nofile", "64", "--fsize-mb", "1"]
+    limits = parser_limits(memory_mb, math.ceil(timeout_s))
     child = [sys.executable, "-m", "reviewer.review.pdf_child", str(path.resolve())]
     child += [str(max_pages), str(max_mb)]
     with tempfile.TemporaryDirectory(prefix="pdf-child-") as scratch:
         try:
             done = subprocess.run(
-                [sys.executable, "-I", "-S", str(LAUNCHER), *limits, "--", *child],
+                launcher_command(child, limits),
                 cwd=scratch,
                 env=CHILD_ENV,
                 stdin=subprocess.DEVNULL,
@@ -66,9 +62,7 @@ def read_pdf(
         stopped = f"the reader stopped (exit {done.returncode}) within {memory_mb} MB"
         raise PdfTooCostlyError(path, stopped)
     if "error" in answer:
-        found = getattr(errors, str(answer["error"]), None)
-        kind = found if isinstance(found, type) and issubclass(found, ReviewInputError) else None
-        raise (kind or PdfTooCostlyError)(path, str(answer.get("detail", "")))
+        raise input_error_named(str(answer["error"]))(path, str(answer.get("detail", "")))
     try:
         return PdfReading.model_validate(answer)
     except ValidationError as exc:

@@ -14,7 +14,7 @@ from core.cli_support import (
     fail,
     print_settings,
     settings_from_flags,
-    version_callback,
+    version_option,
 )
 from core.report import summary_table
 from gateway.errors import AutoscholarError
@@ -73,15 +73,7 @@ def demo(preset: PresetOpt = "debug", set_: SetOpt = None, count: int = 2) -> No
 
 @app.callback()
 def _root(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version",
-            callback=version_callback("scientist"),
-            is_eager=True,
-            help="Print the version and exit.",
-        ),
-    ] = False,
+    version: Annotated[bool, version_option("scientist")] = False,
 ) -> None:
     """Generate research papers from code templates."""
 

@@ -37,11 +37,11 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from core.isolation import (
     INSIDE_TMP,
-    LAUNCHER,
     Isolation,
     box_for,
     bwrap_command,
     check_bwrap,
+    launcher_command,
     lent_to,
 )
 from core.settings import ExperimentsSettings
@@ -328,8 +328,20 @@ class SandboxRunner:
 
     def _launcher(self, inner: list[str], nproc_uid: int, timeout_s: float) -> list[str]:
         """``_sandbox.py`` with this run's limits, then ``inner``."""
-        launcher = [self.python, "-I", "-S", str(LAUNCHER), *self._limit_args(timeout_s)]
-        return [*launcher, "--nproc-uid", str(nproc_uid), "--", *inner]
+        limits = self.limits
+        return launcher_command(
+            inner,
+            {
+                "memory-mb": limits.memory_mb,
+                "cpus": ",".join(str(c) for c in sorted(cpu_set(limits.cpus))),
+                "nproc": limits.max_processes,
+                "fsize-mb": limits.max_file_mb,
+                "nofile": limits.max_open_files,
+                "cpu-s": limits.cpu_seconds(timeout_s),
+                "nproc-uid": nproc_uid,
+            },
+            self.python,
+        )
 
     @staticmethod
     def _wait(
@@ -362,18 +374,6 @@ class SandboxRunner:
         # while any member lives, so this kills only what this run started.
         kill_group(process.pid, grace_s=0.5)
         return _Exit(code=process.returncode, timed_out=timed_out, seconds=seconds)
-
-    def _limit_args(self, timeout_s: float) -> list[str]:
-        limits = self.limits
-        cpus = ",".join(str(c) for c in sorted(cpu_set(limits.cpus)))
-        return [
-            "--memory-mb", str(limits.memory_mb),
-            "--cpus", cpus,
-            "--nproc", str(limits.max_processes),
-            "--fsize-mb", str(limits.max_file_mb),
-            "--nofile", str(limits.max_open_files),
-            "--cpu-s", str(limits.cpu_seconds(timeout_s)),
-        ]  # fmt: skip
 
     def _sandbox_home(self) -> Path:
         if self._home is not None:

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from core.isolation import LAUNCHER
 from core.settings import ExperimentsSettings
 from scientist.experiments.errors import ExperimentError
 from scientist.experiments.runner import (
-    LAUNCHER,
     FinalInfoError,
     SandboxLimits,
     SandboxRunner,
