@@ -4,18 +4,33 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import logging
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from core.settings import Settings, load_settings, parse_assignments, set_path
 from gateway.errors import AutoscholarError
 
+# Progress, notes and warnings, on stderr: silenced by -q. Errors go to ``errors``, never silenced.
 console = Console(stderr=True, soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
+JsonOpt = Annotated[
+    bool,
+    typer.Option("--json", help="One JSON document on stdout (logs and progress on stderr)."),
+]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Only errors on stderr: no progress, notes or logs.")
+]
+VerboseOpt = Annotated[
+    int, typer.Option("--verbose", "-v", count=True, help="More log lines (-v info, -vv debug).")
+]
 PresetOpt = Annotated[
     str | None, typer.Option("--preset", help="debug, default, quality or a JSON path.")
 ]
@@ -49,8 +64,41 @@ def settings_json(settings: Settings) -> str:
 def fail(exc: AutoscholarError) -> int:
     """Print a typed error for a person and return its exit code: 1 the job failed, 2 the
     command's input, 3 the configuration (``gateway.errors.EXIT_*``)."""
-    console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}")
+    errors.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}")
     return exc.exit_code
+
+
+class ErrorOutput(BaseModel):
+    """What a ``--json`` command prints when it stops on a typed error."""
+
+    error_type: str
+    error: str
+    exit_code: int
+
+
+def fail_json(exc: AutoscholarError, as_json: bool) -> int:
+    """:func:`fail`, and under ``--json`` the error as the one document on stdout."""
+    code = fail(exc)
+    if as_json:
+        emit_json(ErrorOutput(error_type=type(exc).__name__, error=str(exc), exit_code=code))
+    return code
+
+
+def emit_json(document: BaseModel) -> None:
+    """The one JSON document of a ``--json`` command, on stdout."""
+    typer.echo(document.model_dump_json(indent=2))
+
+
+def set_verbosity(quiet: bool, verbose: int) -> None:
+    """-q / -v of both CLIs: how much goes to stderr besides errors and the command's output.
+
+    Default: warnings from the log, progress and notes. -q: errors only. -v: info log lines;
+    -vv: debug.
+    """
+    console.quiet = quiet
+    levels = (logging.WARNING, logging.INFO, logging.DEBUG)
+    level = logging.ERROR if quiet else levels[min(verbose, len(levels) - 1)]
+    logging.basicConfig(stream=errors.file, level=level, format=LOG_FORMAT, force=True)
 
 
 def print_settings(preset: str | None, assignments: list[str] | None) -> None:
@@ -69,7 +117,8 @@ def progress_bars(stderr: Console | None = None) -> Progress:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    return Progress(*columns, console=stderr or console)
+    shown = stderr or console
+    return Progress(*columns, console=shown, disable=console.quiet or shown.quiet)
 
 
 def version_text(command: str) -> str:

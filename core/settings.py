@@ -248,6 +248,11 @@ class ReviewSettings(_Strict):
     calibration_path: Path | None = Field(
         None, description="A calibration.json from `reviewer calibrate` (threshold + calibrator)."
     )
+    calibration_data: Path | None = Field(
+        None,
+        description="Papers with human decisions (JSONL) that `reviewer calibrate` reads when "
+        "given no --data; the ICLR 2022 data is not shipped.",
+    )
     max_concurrent_papers: int = Field(2, ge=1, description="Papers reviewed at once (folders).")
     max_pages: int = Field(50, ge=1, description="Longest PDF accepted.")
     max_pdf_mb: float = Field(30.0, gt=0, description="Largest PDF accepted.")

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from core.resources import CHECKOUT, shipped_path
 from reviewer.calibration import baselines as b
 from reviewer.calibration.data import (
     CalibrationPaper,
@@ -40,8 +41,11 @@ from reviewer.calibration.model_reviews import (
 from reviewer.calibration.report import CalibrationFile, Figures, write_outputs
 from reviewer.review.reviewing import ReviewDeps
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "iclr2022" / "calibration.jsonl"
+# The real ICLR 2022 data is never shipped: the project's CI has it in ../shared beside the
+# checkout; anyone else passes --data or sets review.calibration_data.
+DEFAULT_DATA = CHECKOUT.parent / "shared" / "data" / "iclr2022" / "calibration.jsonl"
+# 20 synthetic records in the same layout, shipped so the whole path runs anywhere (--data sample).
+SAMPLE_DATA = shipped_path("samples", "calibration", "iclr_small.jsonl")
 PEER_FILE = "ai-scientist-reviews_gpt-4o-2024-05-13_fewshot_1_reflect_5_ensemble_5.csv"
 PEER_LABEL = "AI Scientist GPT-4o (stored reviews)"
 DEFAULT_RULE = 6.0  # review.accept_threshold's default: "Overall >= 6 means accept"

@@ -15,10 +15,16 @@ from rich.text import Text
 
 from core.cli_support import (
     PresetOpt,
+    QuietOpt,
     SetOpt,
+    VerboseOpt,
+    console,
+    emit_json,
+    errors,
     fail,
     print_settings,
     progress_bars,
+    set_verbosity,
     version_option,
 )
 from core.settings import Settings
@@ -33,7 +39,7 @@ from reviewer.review.reviewing import ProgressEvent, ReviewDeps
 
 app = typer.Typer(help="Review papers with a calibrated LLM ensemble.", no_args_is_help=True)
 out = Console()
-err = Console(stderr=True, soft_wrap=True)
+err = console  # stderr: progress and notes, silenced by -q
 
 
 @app.command()
@@ -83,11 +89,11 @@ def review_command(
     except AutoscholarError as exc:
         raise typer.Exit(fail(exc)) from exc
     if not paper.exists():
-        err.print(f"[bold red]error:[/] {paper}: no such file or folder")
+        errors.print(f"[bold red]error:[/] {paper}: no such file or folder")
         raise typer.Exit(EXIT_USAGE)
     papers = _pdfs(paper)
     if not papers:
-        err.print(f"[bold red]error:[/] {paper}: the folder holds no .pdf files")
+        errors.print(f"[bold red]error:[/] {paper}: the folder holds no .pdf files")
         raise typer.Exit(EXIT_USAGE)
     if any(m == "local" for m in [cfg.llm.models.reviewer, *cfg.review.models]):
         err.print(
@@ -97,10 +103,9 @@ def review_command(
     results = _review_all(papers, deps, out_dir, single=len(papers) == 1 and not paper.is_dir())
     failures = [outcome for _, outcome, _ in results if isinstance(outcome, AutoscholarError)]
     code = review_exit_code(failures, len(papers))
+    print_results(results, summaries=not as_json)
     if as_json:
-        typer.echo(command_output(results, code).model_dump_json(indent=2))
-    else:
-        print_results(results)
+        emit_json(command_output(results, code))
     raise typer.Exit(code)
 
 
@@ -150,16 +155,17 @@ def command_output(results: list[Result], code: int) -> ReviewCommandOutput:
     return ReviewCommandOutput(papers=papers, exit_code=code)
 
 
-def print_results(results: list[Result]) -> None:
-    """A summary per reviewed paper on stdout; each failure on stderr."""
+def print_results(results: list[Result], *, summaries: bool = True) -> None:
+    """A summary per reviewed paper on stdout (unless not ``summaries``); each failure on
+    stderr."""
     for pdf, outcome, paths in results:
         if isinstance(outcome, AutoscholarError):
-            err.print(
+            errors.print(
                 f"[bold red]error:[/] {outcome}"
                 if str(pdf) in str(outcome)
                 else f"[bold red]error:[/] {pdf}: {outcome}"
             )
-        else:
+        elif summaries:
             out.print(summary(outcome, paths))
 
 
@@ -260,8 +266,11 @@ app.command("calibrate")(calibrate_command)
 @app.callback()
 def _root(
     version: Annotated[bool, version_option("reviewer")] = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = 0,
 ) -> None:
     """Review papers with a calibrated LLM ensemble."""
+    set_verbosity(quiet, verbose)
 
 
 def main() -> None:

@@ -6,20 +6,32 @@ from pathlib import Path
 from typing import Annotated, get_args
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from core.cli_support import fail, progress_bars, settings_from_flags
+from core.cli_support import (
+    ErrorOutput,
+    JsonOpt,
+    console,
+    emit_json,
+    errors,
+    fail_json,
+    progress_bars,
+    settings_from_flags,
+)
 from core.settings import Settings
 from gateway import Gateway
-from gateway.errors import AutoscholarError
+from gateway.errors import EXIT_USAGE, AutoscholarError
 from graphs.review import review_alone
 from reviewer.calibration.evaluate import Row
 from reviewer.calibration.fit import CalibratorKind
 from reviewer.calibration.model_reviews import PaperStatus
+from reviewer.calibration.report import CalibrationFile
 from reviewer.calibration.run import (
     DEFAULT_DATA,
+    SAMPLE_DATA,
     CalibrateOptions,
     Outcome,
     calibrate_from_reviews,
@@ -28,12 +40,17 @@ from reviewer.calibration.run import (
 from reviewer.review.reviewing import ReviewDeps
 
 out = Console()
-err = Console(stderr=True, soft_wrap=True)
+err = console  # stderr: progress and notes, silenced by -q
 
 
 def calibrate_command(
     data: Annotated[
-        Path | None, typer.Option(help=f"Papers (JSONL); default {DEFAULT_DATA} if it exists.")
+        Path | None,
+        typer.Option(
+            help="Papers with human decisions (JSONL), or `sample` for the shipped 20 synthetic "
+            "records; default review.calibration_data, else ../shared's ICLR 2022 data "
+            "beside a checkout."
+        ),
     ] = None,
     reviews: Annotated[
         Path | None,
@@ -54,15 +71,22 @@ def calibrate_command(
         str | None, typer.Option(help="debug, default, quality or a JSON path.")
     ] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="section.field=value")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Fit the decision threshold and accept-probability calibrator; report held-out figures."""
-    data = data or DEFAULT_DATA
+    try:
+        configured = settings_from_flags(None, None).review.calibration_data
+    except AutoscholarError as exc:
+        raise typer.Exit(fail_json(exc, as_json)) from exc
+    data = calibration_data(data, configured)
     problem = _bad_input(
         data, reviews, calibrator, bootstrap, model, reviewers, reflections, preset, set_
     )
     if problem:
-        err.print(f"[bold red]error:[/] {escape(problem)}")
-        raise typer.Exit(2)
+        errors.print(f"[bold red]error:[/] {escape(problem)}")
+        if as_json:
+            emit_json(ErrorOutput(error_type="UsageError", error=problem, exit_code=EXIT_USAGE))
+        raise typer.Exit(EXIT_USAGE)
     kind: CalibratorKind = "isotonic" if calibrator == "isotonic" else "logistic"
     options = CalibrateOptions(
         data=data, out_dir=out_dir, limit=limit, seed=seed, calibrator=kind, n_resamples=bootstrap
@@ -76,12 +100,45 @@ def calibrate_command(
             )
             outcome = _with_progress(options, deps)
     except AutoscholarError as exc:
-        raise typer.Exit(fail(exc)) from exc
-    out.print(summary_table(outcome.rows))
+        raise typer.Exit(fail_json(exc, as_json)) from exc
     for note in outcome.notes:
         err.print(f"[yellow]note:[/] {escape(note)}")
+    if as_json:
+        emit_json(calibrate_output(data, outcome))
+        return
+    out.print(summary_table(outcome.rows))
     for name, path in outcome.paths.items():
         out.print(f"{name}: {escape(str(path))}", soft_wrap=True)  # a path never wraps
+
+
+class CalibrateCommandOutput(BaseModel):
+    """What ``reviewer calibrate --json`` prints: the held-out rows, the fit, the files."""
+
+    data: str
+    rows: list[Row]
+    calibration: CalibrationFile
+    files: dict[str, str]
+    notes: list[str]
+    exit_code: int = 0
+
+
+def calibrate_output(data: Path, outcome: Outcome) -> CalibrateCommandOutput:
+    """The JSON document of a calibration."""
+    return CalibrateCommandOutput(
+        data=str(data),
+        rows=outcome.rows,
+        calibration=outcome.calibration,
+        files={name: str(path) for name, path in outcome.paths.items()},
+        notes=outcome.notes,
+    )
+
+
+def calibration_data(given: Path | None, configured: Path | None) -> Path:
+    """--data, else review.calibration_data, else ../shared beside a checkout; `sample` is
+    the shipped synthetic sample. The result may not exist: :func:`_bad_input` says so."""
+    if given is not None:
+        return SAMPLE_DATA if str(given) == "sample" else given
+    return configured if configured is not None else DEFAULT_DATA
 
 
 def _bad_input(
@@ -93,7 +150,11 @@ def _bad_input(
 ) -> str:
     """A one-line description of what is wrong with the flags, or ''."""
     if not data.is_file():
-        return f"{data}: no such data file; pass --data with the papers' JSONL."
+        return (
+            f"{data}: no such data file. The ICLR 2022 calibration data is not shipped: pass "
+            "--data PATH.jsonl or set review.calibration_data (AUTOSCHOLAR_REVIEW__CALIBRATION_"
+            "DATA); `--data sample` runs on the 20 synthetic records that ship with autoscholar."
+        )
     if reviews is not None and not reviews.is_file():
         return f"{reviews}: no such reviews file."
     if reviews is not None and any(f is not None for f in model_flags):

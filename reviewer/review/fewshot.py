@@ -13,10 +13,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from core.resources import shipped_path
 from gateway.profiles import OutputProfile
 from reviewer.review.form import ReviewForm
 
-FEWSHOT_DIR = Path(__file__).resolve().parents[2] / "samples" / "fewshot"
+FEWSHOT_DIR = shipped_path("samples", "fewshot")
 LIST_FIELDS: tuple[str, ...] = ("Strengths", "Weaknesses", "Questions", "Limitations")
 ELLIPSIS = "…"
 # A boundary earlier than this share of the limit wastes too much of it; cut finer instead.

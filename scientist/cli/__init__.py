@@ -10,9 +10,13 @@ from rich.table import Table
 
 from core.cli_support import (
     PresetOpt,
+    QuietOpt,
     SetOpt,
+    VerboseOpt,
+    console,
     fail,
     print_settings,
+    set_verbosity,
     settings_from_flags,
     version_option,
 )
@@ -28,7 +32,7 @@ from service.cli import serve_command
 
 app = typer.Typer(help="Generate research papers from code templates.", no_args_is_help=True)
 out = Console()
-err = Console(stderr=True, soft_wrap=True)
+err = console  # stderr: progress and notes, silenced by -q
 
 
 @app.command()
@@ -74,8 +78,11 @@ def demo(preset: PresetOpt = "debug", set_: SetOpt = None, count: int = 2) -> No
 @app.callback()
 def _root(
     version: Annotated[bool, version_option("scientist")] = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = 0,
 ) -> None:
     """Generate research papers from code templates."""
+    set_verbosity(quiet, verbose)
 
 
 def _serve_command() -> None:

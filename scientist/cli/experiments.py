@@ -14,7 +14,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.cli_support import PresetOpt, SetOpt, fail, progress_bars, settings_from_flags
+from core.cli_support import (
+    PresetOpt,
+    SetOpt,
+    console,
+    fail,
+    progress_bars,
+    settings_from_flags,
+)
 from core.runstore import open_run
 from core.settings import Settings
 from gateway.errors import AutoscholarError
@@ -36,7 +43,7 @@ from scientist.ideas.template import (
 )
 
 out = Console()
-err = Console(stderr=True, soft_wrap=True)
+err = console  # stderr: progress and notes, silenced by -q
 template_app = typer.Typer(help="Research templates: list them, check one.", no_args_is_help=True)
 TemplateArg = Annotated[str, typer.Argument(help="A template folder, or a shipped template name.")]
 

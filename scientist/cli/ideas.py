@@ -7,17 +7,29 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from core.cli_support import PresetOpt, SetOpt, fail, progress_bars, settings_from_flags
+from core.cli_support import (
+    JsonOpt,
+    PresetOpt,
+    SetOpt,
+    console,
+    emit_json,
+    errors,
+    fail_json,
+    progress_bars,
+    settings_from_flags,
+)
 from core.report import summary_table
 from core.runstore import new_run
 from core.settings import Settings
 from gateway import Gateway
-from gateway.errors import AutoscholarError
+from gateway.errors import EXIT_USAGE, AutoscholarError
+from gateway.ledger import Totals
 from graphs.ideas import run_ideas
 from scientist.ideas.deps import IdeasDeps, IdeasProgress
 from scientist.ideas.records import SORT_KEYS, IdeasFile, SortKey, save_ideas, sort_value
@@ -25,7 +37,7 @@ from scientist.ideas.template import Template, load_template
 from scientist.literature.factory import build_literature, index_path
 
 out = Console()
-err = Console(stderr=True, soft_wrap=True)
+err = console  # stderr: progress and notes, silenced by -q
 
 
 def ideas_settings(preset: str | None, set_: list[str] | None, **flags: Any) -> Settings:
@@ -54,11 +66,12 @@ def ideas_command(
     feedback: Annotated[str | None, typer.Option(help="Guidance shown to the idea model.")] = None,
     preset: PresetOpt = None,
     set_: SetOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Generate ideas for a template, refine them, check novelty, write ideas.json."""
     if sort_by not in SORT_KEYS:
-        err.print(f"[bold red]error:[/] --sort-by must be one of {', '.join(SORT_KEYS)}")
-        raise typer.Exit(2)
+        errors.print(f"[bold red]error:[/] --sort-by must be one of {', '.join(SORT_KEYS)}")
+        raise typer.Exit(EXIT_USAGE)
     try:
         cfg = ideas_settings(
             preset,
@@ -81,12 +94,24 @@ def ideas_command(
         result = _run_with_progress(tpl, deps, feedback)
         path = save_ideas(result, folder / "ideas.json")
     except AutoscholarError as exc:
-        raise typer.Exit(fail(exc)) from exc
-    out.print(ideas_table(result, sort_by))
+        raise typer.Exit(fail_json(exc, as_json)) from exc
     for failure in result.failures:
         err.print(f"[yellow]idea {failure.index + 1} failed ({failure.stage}):[/] {failure.error}")
+    if as_json:
+        totals = deps.gateway.ledger.totals()
+        emit_json(IdeasCommandOutput(ideas_json=str(path), result=result, totals=totals))
+        return
+    out.print(ideas_table(result, sort_by))
     out.print(summary_table(deps.gateway.ledger.totals()))
     out.print(f"ideas: {escape(str(path))}", soft_wrap=True)  # a path never wraps
+
+
+class IdeasCommandOutput(BaseModel):
+    """What ``scientist ideas --json`` prints: where ideas.json is, its content, the usage."""
+
+    ideas_json: str
+    result: IdeasFile
+    totals: Totals
 
 
 def _warn(cfg: Settings) -> None:

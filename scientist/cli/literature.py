@@ -9,7 +9,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.cli_support import PresetOpt, SetOpt, fail, settings_from_flags
+from core.cli_support import (
+    PresetOpt,
+    SetOpt,
+    console,
+    fail,
+    settings_from_flags,
+)
 from gateway.errors import AutoscholarError
 from scientist.literature.factory import build_literature, index_path
 from scientist.literature.models import SearchResult
@@ -19,7 +25,7 @@ literature_app = typer.Typer(
     help="The literature layer: build the offline index, try a query.", no_args_is_help=True
 )
 out = Console()
-err = Console(stderr=True, soft_wrap=True)
+err = console  # stderr: progress and notes, silenced by -q
 
 
 def index_command(

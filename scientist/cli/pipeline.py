@@ -6,15 +6,23 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Annotated
 
 import typer
+from pydantic import BaseModel, Field
 from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from core.cli_support import PresetOpt, SetOpt, fail
+from core.cli_support import (
+    JsonOpt,
+    PresetOpt,
+    SetOpt,
+    console,
+    emit_json,
+    fail_json,
+)
 from core.report import summary_table
 from core.runstore import RunPaths
-from gateway.errors import AutoscholarError
-from gateway.ledger import read_entries, sum_entries
+from gateway.errors import EXIT_FAILED, AutoscholarError
+from gateway.ledger import Totals, read_entries, sum_entries
 from scientist.cli.copilot import terminal_copilot
 from scientist.cli.live import LiveView
 from scientist.cli.tables import (
@@ -25,7 +33,7 @@ from scientist.cli.tables import (
     run_rows,
 )
 from scientist.cli.tables import batch_table as batch_table  # where tests look for it
-from scientist.pipeline.models import RunManifest
+from scientist.pipeline.models import IdeaOutcome, RunManifest
 from scientist.runs.batch import (
     BatchResult,
     BatchTask,
@@ -36,7 +44,7 @@ from scientist.runs.batch import (
 from scientist.runs.run import RunRequest, resume_pipeline, run_pipeline
 
 out = Console()
-err = Console(stderr=True, soft_wrap=True)
+err = console  # stderr: progress and notes, silenced by -q
 CopilotOpt = Annotated[
     bool, typer.Option("--copilot", help="Pause after each stage for approve / edit / feedback.")
 ]
@@ -70,6 +78,48 @@ def report_run(run: RunPaths, manifest: RunManifest) -> None:
     )
 
 
+class RunCommandOutput(BaseModel):
+    """What ``scientist run --json`` and ``scientist resume --json`` print."""
+
+    run_dir: str
+    status: str
+    reason: str | None = None
+    wall_s: float
+    ideas: list[IdeaOutcome]
+    totals: Totals = Field(description="LLM calls, tokens and cost of the whole run (ledger).")
+    exit_code: int
+
+
+class BatchCommandOutput(BaseModel):
+    """What ``scientist batch --json`` prints: each run's result and the exit code."""
+
+    runs: list[BatchResult]
+    exit_code: int
+
+
+def run_output(run: RunPaths, manifest: RunManifest) -> RunCommandOutput:
+    """The JSON document of a finished (or stopped) run."""
+    totals = sum_entries(read_entries(run.ledger)) if run.ledger.is_file() else Totals()
+    return RunCommandOutput(
+        run_dir=str(run.root),
+        status=manifest.status,
+        reason=manifest.reason,
+        wall_s=manifest.wall_s,
+        ideas=manifest.ideas,
+        totals=totals,
+        exit_code=run_exit_code(manifest),
+    )
+
+
+def finish_run(run: RunPaths, manifest: RunManifest, as_json: bool) -> None:
+    """Report the run (a document under --json, tables otherwise) and exit with its code."""
+    if as_json:
+        emit_json(run_output(run, manifest))
+    else:
+        report_run(run, manifest)
+    raise typer.Exit(run_exit_code(manifest))
+
+
 def run_exit_code(manifest: RunManifest) -> int:
     """0 when the run ended with at least one idea done; 1 when it failed, was interrupted,
     took no idea past the ideas stage, or every idea it ran failed or stopped."""
@@ -96,6 +146,7 @@ def run(
     copilot: CopilotOpt = False,
     ideas: Annotated[int | None, typer.Option(help="Ideas taken through the pipeline.")] = None,
     improve: Annotated[bool, typer.Option(help="Revise once from the review.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Ideas → experiments → write-up → review for one template, in a new run folder."""
     overrides = list(set_ or [])
@@ -115,12 +166,11 @@ def run(
         with live(view, enabled=not copilot):
             paths, manifest = run_pipeline(request)
     except AutoscholarError as exc:
-        raise typer.Exit(fail(exc)) from exc
-    report_run(paths, manifest)
-    raise typer.Exit(run_exit_code(manifest))
+        raise typer.Exit(fail_json(exc, as_json)) from exc
+    finish_run(paths, manifest, as_json)
 
 
-def resume(run_dir: str, copilot: CopilotOpt = False) -> None:
+def resume(run_dir: str, copilot: CopilotOpt = False, as_json: JsonOpt = False) -> None:
     """Continue a run after a crash or Ctrl-C, from the last completed step of each idea."""
     view = LiveView(err)
     try:
@@ -129,9 +179,8 @@ def resume(run_dir: str, copilot: CopilotOpt = False) -> None:
                 run_dir, copilot=terminal_copilot if copilot else None, on_event=view
             )
     except AutoscholarError as exc:
-        raise typer.Exit(fail(exc)) from exc
-    report_run(paths, manifest)
-    raise typer.Exit(run_exit_code(manifest))
+        raise typer.Exit(fail_json(exc, as_json)) from exc
+    finish_run(paths, manifest, as_json)
 
 
 def batch(
@@ -140,6 +189,7 @@ def batch(
     parallel: Annotated[int, typer.Option(help="Runs at once (processes).")] = 1,
     preset: PresetOpt = None,
     set_: SetOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Paper runs for several templates at once on a process pool; one failure stops no other."""
     overrides = [*(set_ or []), f"pipeline.ideas_to_run={ideas_per_template}"]
@@ -153,9 +203,12 @@ def batch(
         err.print(Text(progress_line(result)))
 
     results = run_batch(tasks, LocalProcessExecutor(parallel), on_result=show)
-    print_outcomes(batch_rows(results), "Batch")
-    if any(r.status == "failed" for r in results):
-        raise typer.Exit(1)
+    code = EXIT_FAILED if any(r.status == "failed" for r in results) else 0
+    if as_json:
+        emit_json(BatchCommandOutput(runs=results, exit_code=code))
+    else:
+        print_outcomes(batch_rows(results), "Batch")
+    raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,14 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, TaskID
 
-from core.cli_support import PresetOpt, SetOpt, fail, progress_bars, settings_from_flags
+from core.cli_support import (
+    PresetOpt,
+    SetOpt,
+    console,
+    fail,
+    progress_bars,
+    settings_from_flags,
+)
 from core.report import summary_table
 from core.runstore import open_run
 from core.settings import Settings
@@ -25,7 +32,7 @@ from scientist.writeup.models import WriteupRecord
 from scientist.writeup.sections import SECTIONS
 
 out = Console()
-err = Console(stderr=True, soft_wrap=True)
+err = console  # stderr: progress and notes, silenced by -q
 Engine = Literal["latex", "weasyprint"]
 
 

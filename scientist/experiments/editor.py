@@ -33,6 +33,7 @@ from core.isolation import (
     interpreter_paths,
     lent_to,
 )
+from core.resources import in_checkout
 from core.settings import Settings
 from gateway._litellm import load_litellm
 from gateway.gateway import LOCAL_KEY
@@ -40,8 +41,14 @@ from gateway.local import LOCAL_ALIAS, shared_server
 from scientist.experiments.errors import AiderNotFoundError
 from scientist.experiments.runner import LOG_DIR, kill_group
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_AIDER = REPO_ROOT / ".venv-aider" / "bin" / "aider"
+# Aider's own virtualenv, where `make setup` puts it in a checkout (None in an installed wheel).
+CHECKOUT_AIDER = in_checkout(".venv-aider", "bin", "aider")
+INSTALL_AIDER = (
+    "install it into a virtualenv of its own (it pins ~110 exact versions): "
+    "`python3 -m venv ~/.venv-aider && ~/.venv-aider/bin/pip install aider-chat==0.86.2`, "
+    "then set experiments.aider_bin=~/.venv-aider/bin/aider (AUTOSCHOLAR_EXPERIMENTS__AIDER_BIN) "
+    "or put it on PATH; in a checkout, `make setup` does this"
+)
 DEFAULT_CONTEXT_TOKENS = 32768
 _TOKENS = re.compile(
     r"Tokens: (?P<sent>[\d.]+[kM]?) sent(?:, [\d.]+[kM]? cache write)?"
@@ -115,23 +122,20 @@ class AiderModel:
 
 
 def resolve_aider_bin(configured: Path | None) -> Path:
-    """The aider executable: the setting, else the repo's ``.venv-aider``, else PATH."""
+    """The aider executable: the setting, else a checkout's ``.venv-aider``, else PATH."""
     if configured is not None:
-        if not Path(configured).is_file():
+        if not Path(configured).expanduser().is_file():
             raise AiderNotFoundError(
-                f"experiments.aider_bin is {configured}, which does not exist; fix the "
-                "setting or run `make setup` to create .venv-aider."
+                f"experiments.aider_bin is {configured}, which does not exist: fix the "
+                f"setting, or {INSTALL_AIDER}."
             )
-        return Path(configured)
-    if DEFAULT_AIDER.is_file():
-        return DEFAULT_AIDER
+        return Path(configured).expanduser()
+    if CHECKOUT_AIDER is not None and CHECKOUT_AIDER.is_file():
+        return CHECKOUT_AIDER
     found = shutil.which("aider")
     if found:
         return Path(found)
-    raise AiderNotFoundError(
-        f"Aider is not installed ({DEFAULT_AIDER} is missing): run `make setup`, which "
-        "creates its own virtualenv .venv-aider, or set experiments.aider_bin."
-    )
+    raise AiderNotFoundError(f"Aider is not installed: {INSTALL_AIDER}.")
 
 
 def aider_model(settings: Settings, local_base_url: Callable[[], str] | None = None) -> AiderModel:

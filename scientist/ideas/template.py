@@ -7,10 +7,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from core.resources import shipped_path
 from scientist.errors import TemplateError
 from scientist.ideas.models import Idea
 
-SHIPPED_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+SHIPPED_TEMPLATES = shipped_path("templates")
 REQUIRED_FILES = (
     "experiment.py",
     "plot.py",

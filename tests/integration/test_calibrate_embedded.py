@@ -16,7 +16,7 @@ from reviewer.review.reviewing import ReviewDeps
 
 pytestmark = pytest.mark.integration
 
-PAPERS = Path(__file__).parents[1] / "fixtures" / "iclr_small.jsonl"
+PAPERS = Path(__file__).resolve().parents[2] / "samples" / "calibration" / "iclr_small.jsonl"
 
 
 def test_calibrate_reviews_papers_with_the_embedded_model(

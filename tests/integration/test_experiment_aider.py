@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from scientist.experiments.editor import DEFAULT_AIDER, AiderCLI
+from scientist.experiments.editor import CHECKOUT_AIDER, AiderCLI
 from tests.fakes import Behaviour, FakeOpenAI
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(
-        not DEFAULT_AIDER.is_file(),
-        reason=f"Aider is not installed at {DEFAULT_AIDER}: run `make setup` (it creates "
+        CHECKOUT_AIDER is None,
+        reason=f"Aider is not installed at .venv-aider: run `make setup` (it creates "
         ".venv-aider).",
     ),
 ]

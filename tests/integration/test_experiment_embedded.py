@@ -16,7 +16,7 @@ import pytest
 from core.settings import Settings
 from gateway.local import LocalServer
 from graphs.experiments import run_experiments
-from scientist.experiments.editor import DEFAULT_AIDER, AiderCLI
+from scientist.experiments.editor import CHECKOUT_AIDER, AiderCLI
 from scientist.experiments.models import ExperimentRecord
 from scientist.experiments.rounds import ExperimentDeps
 from scientist.experiments.runner import SandboxRunner
@@ -26,8 +26,8 @@ from scientist.ideas.template import SHIPPED_TEMPLATES, load_template
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(
-        not DEFAULT_AIDER.is_file(),
-        reason=f"Aider is not installed at {DEFAULT_AIDER}: run `make setup` (it creates "
+        CHECKOUT_AIDER is None,
+        reason=f"Aider is not installed at .venv-aider: run `make setup` (it creates "
         ".venv-aider).",
     ),
 ]

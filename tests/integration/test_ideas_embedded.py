@@ -19,7 +19,7 @@ from scientist.literature.factory import build_literature
 from scientist.literature.offline import build_index
 
 pytestmark = pytest.mark.integration
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "iclr_small.jsonl"
+FIXTURE = Path(__file__).resolve().parents[2] / "samples" / "calibration" / "iclr_small.jsonl"
 SHARED_ICLR = (
     Path(__file__).resolve().parents[3] / "shared" / "data" / "iclr2022" / "calibration.jsonl"
 )

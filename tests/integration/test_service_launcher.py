@@ -27,7 +27,7 @@ from tests.service_support import TOKENS, finished, live_service, wait_for
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 TOY = str(ROOT / "tests" / "fixtures" / "template_toy")
-CORPUS = ROOT / "tests" / "fixtures" / "iclr_small.jsonl"
+CORPUS = ROOT / "samples" / "calibration" / "iclr_small.jsonl"
 STAND_IN_AIDER = "#!/bin/sh\necho 'Tokens: 1.2k sent, 80 received. Cost: $0.01 message.'\n"
 
 

@@ -14,9 +14,9 @@ from core.settings import Settings, load_settings
 from gateway import Gateway
 from gateway.local import LocalServer
 from graphs.writeup import write_paper
+from scientist.literature.bibtex import parse_bib
 from scientist.literature.factory import build_literature
 from scientist.literature.offline import build_index
-from scientist.writeup.bib import parse_bib
 from scientist.writeup.compile import LatexmkCompiler
 from scientist.writeup.deps import WriteupDeps
 from scientist.writeup.latex import cite_keys
@@ -27,7 +27,7 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(shutil.which("latexmk") is None, reason="latexmk not installed"),
 ]
-CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "iclr_small.jsonl"
+CORPUS = Path(__file__).resolve().parents[2] / "samples" / "calibration" / "iclr_small.jsonl"
 
 
 def test_write_a_paper_with_the_embedded_model_and_offline_literature(

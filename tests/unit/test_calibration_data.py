@@ -10,7 +10,7 @@ import pytest
 from reviewer.calibration.data import load_papers, load_reviews
 from reviewer.calibration.errors import CalibrationDataError, CalibrationError
 
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "iclr_small.jsonl"
+FIXTURE = Path(__file__).resolve().parents[2] / "samples" / "calibration" / "iclr_small.jsonl"
 
 
 def _paper(paper_id: str, **changes: object) -> dict[str, object]:

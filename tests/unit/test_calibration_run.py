@@ -21,7 +21,7 @@ from reviewer.review.decision import load_calibration
 from reviewer.review.reviewing import ReviewDeps
 from tests.unit.review_script import obedient_reviewer, paper_prompt, schema_name
 
-FIXTURES = Path(__file__).parents[1] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "samples" / "calibration"
 PAPERS = FIXTURES / "iclr_small.jsonl"
 REVIEWS = FIXTURES / "iclr_small_reviews.csv"
 SettingsFactory = Callable[..., Settings]

@@ -28,7 +28,7 @@ from scientist.literature.guard import RateLimiter, RetryPolicy, retry_call
 from scientist.literature.offline import build_index
 from tests.fakes_literature import GROKKING_S2, Act, FakeLiterature, fake_literature_server
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "iclr_small.jsonl"
+FIXTURE = Path(__file__).resolve().parents[2] / "samples" / "calibration" / "iclr_small.jsonl"
 SettingsFactory = Callable[..., Settings]
 TIMEOUT_S = 30.0  # never reached unless a test means it to be
 HANG_TIMEOUT_S = 2.0  # the deadline a hanging source (30 s) must be cut at

@@ -16,7 +16,7 @@ from scientist.literature.errors import CorpusError, IndexMissingError
 from scientist.literature.factory import build_literature, index_path
 from scientist.literature.offline import OfflineIndex, build_index, match_expression
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "iclr_small.jsonl"
+FIXTURE = Path(__file__).resolve().parents[2] / "samples" / "calibration" / "iclr_small.jsonl"
 SHARED_ICLR = (
     Path(__file__).resolve().parents[3] / "shared" / "data" / "iclr2022" / "calibration.jsonl"
 )
