@@ -24,6 +24,7 @@ class BuildPyWithShippedData(build_py):
     def run(self) -> None:
         super().run()
         target = Path(self.build_lib) / "core" / "shipped"
+        shutil.rmtree(target, ignore_errors=True)  # no file of an earlier build survives
         for name in SHIPPED:
             source = Path(name)
             if source.is_dir() and not self.dry_run:

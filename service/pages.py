@@ -18,10 +18,13 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
 from pydantic import ValidationError
 
+from core.runstore import RunPaths
 from core.settings import preset_names
 from reviewer.review.form import ReviewReport
+from scientist.runs.report_page import Linker, RunReportError, build_report, render_run_tables
 from service.auth import COOKIE, request_user, user_for_token
 from service.charts import score_rows
 from service.errors import ApiError, not_found
@@ -261,6 +264,32 @@ def _idea_reviews(request: Request, job: JobRecord, names: list[str]) -> dict[st
     return reviews
 
 
+# The files of a run's idea that the API serves, by their path inside the idea's folder.
+SERVED_IDEA_FILES = {"paper/paper.pdf": "paper.pdf", "review/review.json": "review"}
+
+
+def run_file_links(job_id: str) -> Linker:
+    """Links of ``scientist report``'s tables on the run page: the API's file routes."""
+
+    def link(idea: str, relative: str) -> str | None:
+        route = SERVED_IDEA_FILES.get(relative)
+        return f"/v1/runs/{job_id}/ideas/{quote(idea, safe='')}/{route}" if route else None
+
+    return link
+
+
+def run_tables(request: Request, job: JobRecord) -> Markup | None:
+    """The tables of the run's report.html (ideas, usage per stage and role) once the run
+    has ended and its run.json is readable; None before (the live table shows progress)."""
+    if job.status in ("queued", "running"):
+        return None
+    run = RunPaths(_state(request).paths.run_dir(job.id))
+    try:
+        return render_run_tables(build_report(run, run_file_links(job.id)))
+    except RunReportError:
+        return None
+
+
 @router.get("/runs/{job_id}")
 def run_page(request: Request, job_id: str) -> Response:
     """A run: stage per idea, cost, ideas with scores and novelty, papers and reviews."""
@@ -274,6 +303,7 @@ def run_page(request: Request, job_id: str) -> Response:
         refresh=REFRESH_S * 2 if job.status in ("queued", "running") else None,
         reviews=_idea_reviews(request, job, [i.name for i in view.ideas if i.has_review]),
         events=list(reversed(job.progress.get("events", [])))[:15],
+        run_tables=run_tables(request, job),
     )
 
 

@@ -26,6 +26,7 @@ from scientist.cli import experiments as experiments_cli
 from scientist.cli import ideas as ideas_cli
 from scientist.cli import literature as literature_cli
 from scientist.cli import pipeline as pipeline_cli
+from scientist.cli import report as report_cli
 from scientist.cli import writeup as writeup_cli
 from scientist.cli.demo import run_demo
 from service.cli import serve_command
@@ -91,7 +92,7 @@ def _serve_command() -> None:
     app.command(name="serve")(serve_command)
 
 
-for _stage in (ideas_cli, literature_cli, experiments_cli, writeup_cli, pipeline_cli):
+for _stage in (ideas_cli, literature_cli, experiments_cli, writeup_cli, pipeline_cli, report_cli):
     _stage.register(app)
 _serve_command()
 
