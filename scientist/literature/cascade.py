@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from core.clock import Clock, Sleep
-from scientist.literature.bibtex import KeyRegistry, rekey_bibtex
+from scientist.literature.bibtex import KeyRegistry, with_key
 from scientist.literature.cache import SourceCache, request_key
 from scientist.literature.errors import LiteratureError, SourceError, SourceSkippedError
 from scientist.literature.guard import RateLimiter, RetryPolicy, retry_call, run_with_deadline
@@ -194,7 +194,8 @@ class LiteratureCascade:
         with self._lock:
             for paper in papers:
                 key = self._keys.key_for(paper.paper_id, paper.authors, paper.year, paper.title)
-                bibtex = rekey_bibtex(paper.bibtex, key) or paper.bibtex
+                rekeyed = with_key(paper.bibtex, key)
+                bibtex = rekeyed.text if rekeyed else paper.bibtex
                 final = paper.model_copy(update={"citation_key": key, "bibtex": bibtex})
                 self._seen[paper.paper_id] = final
                 adopted.append(final)

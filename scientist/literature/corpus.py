@@ -17,12 +17,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from scientist.literature.bibtex import parse_bib
 from scientist.literature.errors import CorpusError
 
 CORPUS_SUFFIXES = (".jsonl", ".bib")
 _YEAR = re.compile(r"\b(19|20)\d\d\b")
-_ENTRY_START = re.compile(r"@\s*(\w+)\s*[{(]\s*([^,\s]*)\s*,")
-_FIELD_NAME = re.compile(r"\s*([A-Za-z][\w\-]*)\s*=\s*")
 
 
 class CorpusRecord(BaseModel):
@@ -127,87 +126,22 @@ def read_jsonl(path: Path) -> Iterator[CorpusRecord]:
 
 
 def read_bib(path: Path) -> Iterator[CorpusRecord]:
-    """Records of a BibTeX file (entries without a title, and @string/@comment, are skipped)."""
+    """Records of a BibTeX file: @string macros and ``#`` resolved, entries without a title
+    skipped, a malformed entry skipped with a warning naming its line."""
     text = path.read_text(encoding="utf-8", errors="replace")
-    for kind, key, fields, raw in parse_bibtex(text):
-        if kind in {"string", "comment", "preamble"} or not fields.get("title"):
-            continue
+    for entry in parse_bib(text, source=str(path)):
         data: dict[str, Any] = {
-            "id": key or None,
-            "title": fields["title"],
-            "abstract": fields.get("abstract", ""),
-            "authors": fields.get("author", ""),
-            "year": fields.get("year", ""),
-            "venue": fields.get("journal") or fields.get("booktitle"),
-            "doi": fields.get("doi"),
-            "arxiv": fields.get("eprint"),
-            "url": fields.get("url"),
-            "bibtex": raw,
+            "id": entry.key or None,
+            "title": entry.field("title"),
+            "abstract": entry.field("abstract"),
+            "authors": entry.field("author"),
+            "year": entry.field("year"),
+            "venue": entry.field("journal") or entry.field("booktitle"),
+            "doi": entry.field("doi"),
+            "arxiv": entry.field("eprint"),
+            "url": entry.field("url"),
+            "bibtex": entry.text,
         }
         record = record_from_json(data, str(path))
         if record is not None:
             yield record
-
-
-def parse_bibtex(text: str) -> Iterator[tuple[str, str, dict[str, str], str]]:
-    """(entry type, key, fields, raw entry) for each entry: a tolerant reader, not a validator."""
-    pos = 0
-    while (match := _ENTRY_START.search(text, pos)) is not None:
-        end = _entry_end(text, match.start())
-        body = text[match.end() : end - 1]
-        fields = _fields(body)
-        yield match.group(1).lower(), match.group(2), fields, text[match.start() : end]
-        pos = max(end, match.end())
-
-
-def _entry_end(text: str, start: int) -> int:
-    """Index after the brace that closes the entry opened at ``start``."""
-    depth = 0
-    for i in range(text.index("{" if "{" in text[start:] else "(", start), len(text)):
-        char = text[i]
-        if char in "{(":
-            depth += 1
-        elif char in "})":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-    return len(text)
-
-
-def _fields(body: str) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    pos = 0
-    while (match := _FIELD_NAME.match(body, pos)) is not None:
-        value, pos = _value(body, match.end())
-        fields[match.group(1).lower()] = _clean(value)
-        comma = body.find(",", pos)
-        if comma < 0:
-            break
-        pos = comma + 1
-    return fields
-
-
-def _value(body: str, pos: int) -> tuple[str, int]:
-    """A braced, quoted or bare value starting at ``pos``; returns it and the index after."""
-    if pos >= len(body):
-        return "", pos
-    opener = body[pos]
-    if opener == "{":
-        depth, i = 0, pos
-        while i < len(body):
-            depth += {"{": 1, "}": -1}.get(body[i], 0)
-            if depth == 0:
-                return body[pos + 1 : i], i + 1
-            i += 1
-        return body[pos + 1 :], len(body)
-    if opener == '"':
-        close = body.find('"', pos + 1)
-        close = len(body) if close < 0 else close
-        return body[pos + 1 : close], close + 1
-    end = body.find(",", pos)
-    end = len(body) if end < 0 else end
-    return body[pos:end].strip(), end
-
-
-def _clean(value: str) -> str:
-    return " ".join(value.replace("{", "").replace("}", "").split())

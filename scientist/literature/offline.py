@@ -18,7 +18,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from scientist.literature.bibtex import STOPWORDS, base_key, make_bibtex, rekey_bibtex
+from scientist.literature.bibtex import STOPWORDS, base_key, make_bibtex, with_key
 from scientist.literature.corpus import CorpusRecord, corpus_files, read_corpus
 from scientist.literature.errors import IndexMissingError
 from scientist.literature.models import Paper, SourceName
@@ -108,7 +108,7 @@ def _row(record: CorpusRecord) -> tuple[str, str, str, str, str, str]:
 def paper_from_record(record: CorpusRecord) -> Paper:
     """A Paper with a base citation key (the cascade makes keys unique across sources)."""
     key = base_key(record.authors, record.year, record.title)
-    bibtex = rekey_bibtex(record.bibtex, key) if record.bibtex else None
+    rekeyed = with_key(record.bibtex or "", key)
     return Paper(
         paper_id=f"offline:{record.record_id}",
         title=record.title,
@@ -118,8 +118,9 @@ def paper_from_record(record: CorpusRecord) -> Paper:
         abstract=record.abstract or None,
         citation_count=record.citation_count,
         ids=record.ids,
-        bibtex=bibtex
-        or make_bibtex(
+        bibtex=rekeyed.text
+        if rekeyed
+        else make_bibtex(
             key,
             title=record.title,
             authors=record.authors,

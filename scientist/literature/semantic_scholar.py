@@ -18,7 +18,7 @@ import httpx
 from semanticscholar import SemanticScholar
 from semanticscholar.ApiRequester import ApiRequester
 
-from scientist.literature.bibtex import base_key, make_bibtex, rekey_bibtex
+from scientist.literature.bibtex import base_key, make_bibtex, with_key
 from scientist.literature.errors import MalformedResponseError, SourceError
 from scientist.literature.http import expect_dict, json_body, transport_error
 from scientist.literature.models import Paper, SourceName
@@ -134,7 +134,7 @@ def paper_from_s2(data: dict[str, Any]) -> Paper:
     key = base_key(authors, year, title)
     styles = data.get("citationStyles") or {}
     given = styles.get("bibtex") if isinstance(styles, dict) else None
-    bibtex = rekey_bibtex(given, key) if isinstance(given, str) else None
+    rekeyed = with_key(given, key) if isinstance(given, str) else None
     venue = data.get("venue") or None
     return Paper(
         paper_id=f"s2:{data['paperId']}",
@@ -145,8 +145,9 @@ def paper_from_s2(data: dict[str, Any]) -> Paper:
         abstract=data.get("abstract") or None,
         citation_count=data.get("citationCount"),
         ids=ids,
-        bibtex=bibtex
-        or make_bibtex(
+        bibtex=rekeyed.text
+        if rekeyed
+        else make_bibtex(
             key, title=title, authors=authors, year=year, venue=venue, ids=ids, url=data.get("url")
         ),
         citation_key=key,

@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from scientist.writeup.bib import BibEntry, parse_bib
+from scientist.literature.bibtex import BibEntry, parse_bib
 from scientist.writeup.errors import WriteupInputError
 from scientist.writeup.latex import plain_to_latex
 from scientist.writeup.sections import SECTIONS, SectionSpec
@@ -55,10 +55,10 @@ def read_template(path: Path) -> PaperTemplate:
     entries: list[BibEntry] = []
     for match in _FILECONTENTS.finditer(text):
         if match.group(1).strip().endswith(".bib") or "." not in match.group(1):
-            entries += parse_bib(match.group(2))
+            entries += parse_bib(match.group(2), source=f"{path}, filecontents {match.group(1)}")
     text = _FILECONTENTS.sub("", text)
     for bib in sorted(path.parent.glob("*.bib")):
-        entries += parse_bib(bib.read_text(encoding="utf-8", errors="replace"))
+        entries += parse_bib(bib.read_text(encoding="utf-8", errors="replace"), source=str(bib))
     first: dict[str, BibEntry] = {}
     for entry in entries:
         first.setdefault(entry.key, entry)

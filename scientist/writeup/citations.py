@@ -14,8 +14,8 @@ from gateway.errors import AutoscholarError
 from gateway.profiles import OutputProfile
 from gateway.prompts import render
 from scientist.ideas.records import PaperRef
+from scientist.literature.bibtex import BibEntry, unique_key, with_key
 from scientist.literature.models import Literature, Paper
-from scientist.writeup.bib import BibEntry, unique_key, with_key
 from scientist.writeup.checks import sentences
 from scientist.writeup.deps import WriteupDeps
 from scientist.writeup.models import (

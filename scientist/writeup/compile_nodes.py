@@ -10,6 +10,7 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
+from scientist.literature.bibtex import bib_text
 from scientist.writeup.assemble import (
     BIB_NAME,
     TEX_NAME,
@@ -18,7 +19,6 @@ from scientist.writeup.assemble import (
     section_at,
     section_lines,
 )
-from scientist.writeup.bib import bib_text
 from scientist.writeup.citations import restore_citations
 from scientist.writeup.compile import CompileResult, LintWarning, count_pages
 from scientist.writeup.context import check_context, figure_descriptions, prompt_context

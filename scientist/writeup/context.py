@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from gateway.prompts import render
-from scientist.writeup.bib import parse_bib
+from scientist.literature.bibtex import parse_bib
 from scientist.writeup.checks import CheckContext, numbers_in
 from scientist.writeup.results import figures_text, result_values, results_text
 from scientist.writeup.state import WriteupState

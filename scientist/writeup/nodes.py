@@ -13,12 +13,12 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
 from gateway.errors import StructuredOutputError
+from scientist.literature.bibtex import BibEntry, parse_bib
 from scientist.writeup.assemble import (
     copy_support_files,
     read_template,
     template_path,
 )
-from scientist.writeup.bib import BibEntry, parse_bib
 from scientist.writeup.citations import (
     CITABLE,
     add_reference,

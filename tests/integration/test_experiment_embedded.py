@@ -27,8 +27,7 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(
         CHECKOUT_AIDER is None,
-        reason=f"Aider is not installed at .venv-aider: run `make setup` (it creates "
-        ".venv-aider).",
+        reason="Aider is not installed at .venv-aider: run `make setup` (it creates .venv-aider).",
     ),
 ]
 

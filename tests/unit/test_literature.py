@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from core.settings import Settings
-from scientist.literature.bibtex import KeyRegistry, base_key, make_bibtex, rekey_bibtex
+from scientist.literature.bibtex import KeyRegistry, base_key, make_bibtex, with_key
 from scientist.literature.cascade import LiteratureCascade
 from scientist.literature.errors import RateLimitedError
 from scientist.literature.factory import build_literature, index_path
@@ -357,7 +357,6 @@ def test_bibtex_is_escaped_and_rekeyed() -> None:
     assert entry.startswith("@article{smith2020deep,")
     assert r"title = {{Deep Nets \& 100\% of\_it}}" in entry
     assert "author = {Ann Smith and Bo Li}" in entry and "eprint = {2001.1}" in entry
-    assert rekey_bibtex(str(GROKKING_S2["citationStyles"]["bibtex"]), "k1").startswith(
-        "@Article{k1,"
-    )
-    assert rekey_bibtex("not bibtex", "k") is None
+    rekeyed = with_key(str(GROKKING_S2["citationStyles"]["bibtex"]), "k1")
+    assert rekeyed is not None and rekeyed.text.startswith("@Article{k1,")
+    assert with_key("not bibtex", "k") is None

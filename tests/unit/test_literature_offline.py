@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from core.settings import Settings
 from scientist.cli import app
-from scientist.literature.corpus import parse_bibtex, read_corpus
+from scientist.literature.bibtex import parse_bib
+from scientist.literature.corpus import read_corpus
 from scientist.literature.errors import CorpusError, IndexMissingError
 from scientist.literature.factory import build_literature, index_path
 from scientist.literature.offline import OfflineIndex, build_index, match_expression
@@ -85,8 +86,8 @@ def test_fetch_by_id(small_index: OfflineIndex) -> None:
 def test_bib_files_are_parsed_and_their_entries_rekeyed(tmp_path: Path) -> None:
     bib = tmp_path / "refs.bib"
     bib.write_text(BIB, encoding="utf-8")
-    entries = list(parse_bibtex(BIB))
-    assert [e[0] for e in entries] == ["inproceedings", "article", "misc"]  # @string: no key
+    entries = parse_bib(BIB)
+    assert [e.kind for e in entries] == ["inproceedings", "article", "misc"]  # @string: no entry
     build_index([tmp_path], tmp_path / "i.sqlite")
     index = OfflineIndex(tmp_path / "i.sqlite")
     assert index.count() == 2
