@@ -15,10 +15,12 @@ completed step of each idea and of each stage graph (``scientist resume``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
+from graphs.config import with_context
 from graphs.experiments import run_experiments
 from graphs.ideas import run_ideas
 from graphs.review import review_paper
@@ -32,17 +34,21 @@ STAGE_GRAPHS = StageGraphs(
 )
 
 
-def build_idea_graph() -> Any:
+Provide = Callable[[], PipelineDeps]
+
+
+def build_idea_graph(deps: Provide | None = None) -> Any:
     """One idea through experiments, write-up and review; inherits the parent's checkpointer."""
-    builder = StateGraph(IdeaState, context_schema=PipelineDeps, output_schema=IdeaOutput)
-    builder.add_node("begin", nodes.begin)
-    builder.add_node("experiment", nodes.experiment)
-    builder.add_node("gate_experiments", nodes.gate_experiments)
-    builder.add_node("write", nodes.write)
-    builder.add_node("gate_writeup", nodes.gate_writeup)
-    builder.add_node("review", nodes.review)
-    builder.add_node("improve", nodes.improve)
-    builder.add_node("finish", nodes.finish)
+    schema = None if deps else PipelineDeps
+    builder = StateGraph(IdeaState, context_schema=schema, output_schema=IdeaOutput)
+    builder.add_node("begin", with_context(nodes.begin, deps))
+    builder.add_node("experiment", with_context(nodes.experiment, deps))
+    builder.add_node("gate_experiments", with_context(nodes.gate_experiments, deps))
+    builder.add_node("write", with_context(nodes.write, deps))
+    builder.add_node("gate_writeup", with_context(nodes.gate_writeup, deps))
+    builder.add_node("review", with_context(nodes.review, deps))
+    builder.add_node("improve", with_context(nodes.improve, deps))
+    builder.add_node("finish", with_context(nodes.finish, deps))
     builder.add_edge(START, "begin")
     builder.add_edge("begin", "experiment")
     builder.add_edge("improve", "finish")
@@ -50,14 +56,17 @@ def build_idea_graph() -> Any:
     return builder.compile()
 
 
-def build_paper_graph(checkpointer: Any = None) -> Any:
-    """The whole pipeline for one template; pass a SqliteSaver to make it resumable."""
-    builder = StateGraph(PaperState, context_schema=PipelineDeps, input_schema=PaperInput)
-    builder.add_node("generate_ideas", nodes.generate_ideas)
-    builder.add_node("review_ideas", nodes.review_ideas)
+def build_paper_graph(checkpointer: Any = None, *, deps: Provide | None = None) -> Any:
+    """The whole pipeline for one template; pass a SqliteSaver to make it resumable. Invoke
+    it with ``context=PipelineDeps(...)``, or bind the dependencies with ``deps`` (a
+    provider, called when a node first needs them)."""
+    schema = None if deps else PipelineDeps
+    builder = StateGraph(PaperState, context_schema=schema, input_schema=PaperInput)
+    builder.add_node("generate_ideas", with_context(nodes.generate_ideas, deps))
+    builder.add_node("review_ideas", with_context(nodes.review_ideas, deps))
     builder.add_node("start_ideas", nodes.start_ideas)
-    builder.add_node("idea_pipeline", build_idea_graph())
-    builder.add_node("summarize", nodes.summarize)
+    builder.add_node("idea_pipeline", build_idea_graph(deps))
+    builder.add_node("summarize", with_context(nodes.summarize, deps))
     builder.add_edge(START, "generate_ideas")
     builder.add_edge("generate_ideas", "review_ideas")
     builder.add_conditional_edges("start_ideas", nodes.fan_out, ["idea_pipeline", "summarize"])

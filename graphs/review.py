@@ -17,7 +17,7 @@ from typing import Any, cast
 from langgraph.graph import END, START, StateGraph
 
 from gateway.ledger import Ledger
-from graphs.config import run_config
+from graphs.config import run_config, with_context
 from reviewer.review.form import ReviewReport
 from reviewer.review.nodes import (
     ReviewerTask,
@@ -34,18 +34,23 @@ from reviewer.review.nodes import (
 from reviewer.review.reviewing import ReviewDeps, ensemble_models
 
 
-def build_review_graph(checkpointer: Any = None) -> Any:
-    """Compile the review graph; invoke it with ``context=ReviewDeps(...)``."""
-    graph = StateGraph(ReviewState, context_schema=ReviewDeps, input_schema=ReviewInput)
-    graph.add_node("load_paper", load_paper)
-    graph.add_node("prepare_excerpt", prepare_excerpt)
+def build_review_graph(
+    checkpointer: Any = None, *, deps: Callable[[], ReviewDeps] | None = None
+) -> Any:
+    """Compile the review graph; invoke it with ``context=ReviewDeps(...)``, or bind the
+    dependencies with ``deps`` (a provider, called when a node first needs them)."""
+    schema = None if deps else ReviewDeps
+    graph = StateGraph(ReviewState, context_schema=schema, input_schema=ReviewInput)
+    graph.add_node("load_paper", with_context(load_paper, deps))
+    graph.add_node("prepare_excerpt", with_context(prepare_excerpt, deps))
     # Send delivers a ReviewerTask, not the graph state; mypy cannot match that overload.
-    graph.add_node("review_one", cast(Any, review_one), input_schema=ReviewerTask)
-    graph.add_node("write_meta_review", write_meta_review)
-    graph.add_node("decide", decide_scores)
+    one = cast(Any, with_context(review_one, deps))
+    graph.add_node("review_one", one, input_schema=ReviewerTask)
+    graph.add_node("write_meta_review", with_context(write_meta_review, deps))
+    graph.add_node("decide", with_context(decide_scores, deps))
     graph.add_edge(START, "load_paper")
     graph.add_edge("load_paper", "prepare_excerpt")
-    graph.add_conditional_edges("prepare_excerpt", fan_out, ["review_one"])
+    graph.add_conditional_edges("prepare_excerpt", with_context(fan_out, deps), ["review_one"])
     graph.add_edge("review_one", "write_meta_review")
     graph.add_edge("write_meta_review", "decide")
     graph.add_edge("decide", END)
