@@ -7,6 +7,11 @@ the expected confusion matrix); ``prob`` is a probability in [0, 1].
 
 A metric without a value for its input (one class only, constant scores) raises
 :class:`UndefinedMetricError`; NaN or infinite inputs raise too. Nothing is set to 0.
+
+The arithmetic is scikit-learn's and SciPy's; this module checks the inputs, turns an
+undefined case into that error, and passes fractional votes to scikit-learn as weights.
+They are imported on first use: they take ~0.7 s to import, and every ``reviewer``
+command imports this module when the CLI registers ``calibrate``.
 """
 
 from __future__ import annotations
@@ -45,46 +50,30 @@ def check_values(x: npt.ArrayLike, size: int, name: str, *, unit: bool = False) 
     return arr
 
 
-def _both_classes(y: FloatArray, metric: str) -> tuple[int, int]:
-    positives = int(y.sum())
-    negatives = y.size - positives
-    if positives == 0 or negatives == 0:
+def _both_classes(y: FloatArray, metric: str) -> None:
+    if y.min() == y.max():
         raise UndefinedMetricError(f"{metric} needs both accepted and rejected papers")
-    return positives, negatives
-
-
-def average_ranks(x: FloatArray) -> FloatArray:
-    """1-based ranks; tied values share the average of their ranks."""
-    order = np.argsort(x, kind="mergesort")
-    sorted_x = x[order]
-    boundaries = np.flatnonzero(np.diff(sorted_x)) + 1
-    starts = np.concatenate(([0], boundaries))
-    ends = np.concatenate((boundaries, [x.size]))
-    ranks = np.empty(x.size)
-    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
-    return ranks
 
 
 def roc_auc(y: npt.ArrayLike, score: npt.ArrayLike) -> float:
-    """Area under the ROC curve of a continuous score (Mann-Whitney U; a tie counts 1/2)."""
+    """Area under the ROC curve of a continuous score (a tie counts 1/2)."""
+    from sklearn.metrics import roc_auc_score
+
     labels = check_labels(y)
     values = check_values(score, labels.size, "score")
-    positives, negatives = _both_classes(labels, "ROC-AUC")
-    rank_sum = average_ranks(values)[labels == 1].sum()
-    return float((rank_sum - positives * (positives + 1) / 2) / (positives * negatives))
+    _both_classes(labels, "ROC-AUC")
+    return float(roc_auc_score(labels, values))
 
 
 def roc_points(y: npt.ArrayLike, score: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
     """(FPR, TPR) at every distinct threshold, from (0, 0) to (1, 1); ties make one step."""
+    from sklearn.metrics import roc_curve
+
     labels = check_labels(y)
     values = check_values(score, labels.size, "score")
-    positives, negatives = _both_classes(labels, "ROC curve")
-    order = np.argsort(-values, kind="mergesort")
-    cut = np.flatnonzero(np.diff(values[order])) if values.size > 1 else np.array([], int)
-    last = np.concatenate((cut, [values.size - 1]))
-    tps = np.cumsum(labels[order])[last]
-    fps = (last + 1) - tps
-    return np.concatenate(([0.0], fps / negatives)), np.concatenate(([0.0], tps / positives))
+    _both_classes(labels, "ROC curve")
+    fpr, tpr, _ = roc_curve(labels, values, drop_intermediate=False)
+    return fpr, tpr
 
 
 @dataclass(frozen=True)
@@ -97,22 +86,33 @@ class Confusion:
     fn: float
 
 
-def confusion(y: npt.ArrayLike, decision: npt.ArrayLike) -> Confusion:
-    """The (expected) confusion matrix of votes in [0, 1] against the labels."""
+def _weighted_votes(
+    y: npt.ArrayLike, decision: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Truth, vote and weight for scikit-learn: each paper as an accept vote weighted by its
+    vote and a reject vote weighted by the rest, so weighted counts are the expected ones."""
     labels = check_labels(y)
     votes = check_values(decision, labels.size, "decision", unit=True)
-    return Confusion(
-        tp=float(np.sum(votes * labels)),
-        fp=float(np.sum(votes * (1 - labels))),
-        tn=float(np.sum((1 - votes) * (1 - labels))),
-        fn=float(np.sum((1 - votes) * labels)),
-    )
+    truth = np.concatenate((labels, labels))
+    vote = np.concatenate((np.ones(labels.size), np.zeros(labels.size)))
+    return truth, vote, np.concatenate((votes, 1 - votes))
+
+
+def confusion(y: npt.ArrayLike, decision: npt.ArrayLike) -> Confusion:
+    """The (expected) confusion matrix of votes in [0, 1] against the labels."""
+    from sklearn.metrics import confusion_matrix
+
+    truth, vote, weight = _weighted_votes(y, decision)
+    (tn, fp), (fn, tp) = confusion_matrix(truth, vote, labels=[0, 1], sample_weight=weight)
+    return Confusion(tp=float(tp), fp=float(fp), tn=float(tn), fn=float(fn))
 
 
 def accuracy(y: npt.ArrayLike, decision: npt.ArrayLike) -> float:
     """Share of papers decided as they were."""
-    c = confusion(y, decision)
-    return (c.tp + c.tn) / (c.tp + c.fp + c.tn + c.fn)
+    from sklearn.metrics import accuracy_score
+
+    truth, vote, weight = _weighted_votes(y, decision)
+    return float(accuracy_score(truth, vote, sample_weight=weight))
 
 
 def _fpr(c: Confusion) -> float:
@@ -139,34 +139,43 @@ def false_negative_rate(y: npt.ArrayLike, decision: npt.ArrayLike) -> float:
 
 def balanced_accuracy(y: npt.ArrayLike, decision: npt.ArrayLike) -> float:
     """Mean of the true-positive and true-negative rates; needs both classes."""
-    c = confusion(y, decision)
-    return 1 - (_fpr(c) + _fnr(c)) / 2
+    from sklearn.metrics import balanced_accuracy_score
+
+    _both_classes(check_labels(y), "balanced accuracy")
+    truth, vote, weight = _weighted_votes(y, decision)
+    return float(balanced_accuracy_score(truth, vote, sample_weight=weight))
 
 
 def f1(y: npt.ArrayLike, decision: npt.ArrayLike) -> float:
     """2TP / (2TP + FP + FN) for 'accept'; undefined with no accepted or accept-voted paper."""
-    c = confusion(y, decision)
-    if c.tp + c.fp + c.fn == 0:
+    from sklearn.metrics import f1_score
+
+    truth, vote, weight = _weighted_votes(y, decision)
+    value = float(f1_score(truth, vote, sample_weight=weight, zero_division=np.nan))
+    if np.isnan(value):
         raise UndefinedMetricError("F1 needs an accepted paper or an accept vote")
-    return 2 * c.tp / (2 * c.tp + c.fp + c.fn)
+    return value
 
 
 def spearman(x: npt.ArrayLike, z: npt.ArrayLike) -> float:
-    """Spearman's rank correlation (Pearson on average ranks); undefined if either is constant."""
+    """Spearman's rank correlation (ties share their average rank); undefined if either is
+    constant."""
+    from scipy.stats import spearmanr
+
     a = np.asarray(x, dtype=np.float64)
-    ra = average_ranks(check_values(a, a.size, "x"))
-    rb = average_ranks(check_values(z, a.size, "z"))
-    if a.size < 2 or np.ptp(ra) == 0 or np.ptp(rb) == 0:
+    first, second = check_values(a, a.size, "x"), check_values(z, a.size, "z")
+    if a.size < 2 or np.ptp(first) == 0 or np.ptp(second) == 0:
         raise UndefinedMetricError("Spearman needs two non-constant series")
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    return float(np.sum(ra * rb) / np.sqrt(np.sum(ra * ra) * np.sum(rb * rb)))
+    return float(spearmanr(first, second).statistic)
 
 
 def brier(y: npt.ArrayLike, prob: npt.ArrayLike) -> float:
     """Mean squared difference between the accept probability and the outcome."""
+    from sklearn.metrics import brier_score_loss
+
     labels = check_labels(y)
     p = check_values(prob, labels.size, "probability", unit=True)
-    return float(np.mean((p - labels) ** 2))
+    return float(brier_score_loss(labels, p, labels=[0, 1]))
 
 
 @dataclass(frozen=True)

@@ -63,8 +63,23 @@ def test_spearman_by_hand_and_with_ties() -> None:
     assert m.spearman([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]) == pytest.approx(expected)
 
 
-def test_average_ranks_share_ties() -> None:
-    assert m.average_ranks(np.array([3.0, 1.0, 3.0, 2.0])).tolist() == [3.5, 1.0, 3.5, 2.0]
+def test_fractional_votes_give_every_decision_metric_from_expected_counts() -> None:
+    # Votes 0.5 and 1 on the two accepted papers, 0.25, 0 and 0 on the three rejected ones:
+    # expected TP 1.5, FN 0.5, FP 0.25, TN 2.75.
+    y, votes = [1, 1, 0, 0, 0], [0.5, 1, 0.25, 0, 0]
+    assert m.confusion(y, votes) == m.Confusion(tp=1.5, fp=0.25, tn=2.75, fn=0.5)
+    assert m.accuracy(y, votes) == pytest.approx((1.5 + 2.75) / 5)
+    assert m.balanced_accuracy(y, votes) == pytest.approx((1.5 / 2 + 2.75 / 3) / 2)
+    assert m.f1(y, votes) == pytest.approx(2 * 1.5 / (2 * 1.5 + 0.25 + 0.5))
+    assert m.false_positive_rate(y, votes) == pytest.approx(0.25 / 3)
+    assert m.false_negative_rate(y, votes) == pytest.approx(0.5 / 2)
+
+
+def test_spearman_of_a_known_pair_with_ties_in_both() -> None:
+    # Ranks (1.5, 1.5, 3, 4) and (1, 2.5, 2.5, 4), centred: (-1, -1, 0.5, 1.5) and
+    # (-1.5, 0, 0, 1.5); products sum to 3.75 and each sum of squares is 4.5.
+    assert m.spearman([1, 1, 2, 3], [1, 2, 2, 3]) == pytest.approx(3.75 / 4.5)
+    assert m.spearman([3, 2, 1, 1], [1, 2, 2, 3]) == pytest.approx(-3.75 / 4.5)
 
 
 def test_brier_and_ece_by_hand() -> None:

@@ -89,6 +89,29 @@ def test_logistic_of_a_constant_score_with_one_class_stays_finite() -> None:
     assert cal.a == 0 and np.isfinite(cal.b) and 0 < cal.probability(5) < 0.01
 
 
+def test_logistic_of_one_class_predicts_its_clipped_rate_with_slope_zero() -> None:
+    # No accepted (or no rejected) paper: no slope to learn, whatever the scores.
+    cal = fit.fit_logistic([1, 1, 1], [2, 5, 9])
+    assert cal.a == 0 and cal.probability(2) == pytest.approx(1 - 1e-6)
+    cal = fit.fit_logistic([0, 0, 0, 0], [2, 5, 9, 1])
+    assert cal.a == 0 and cal.probability(9) == pytest.approx(1e-6)
+
+
+def test_logistic_of_two_symmetric_scores_by_hand() -> None:
+    # Accept rates 1/3 at score 1 and 2/3 at score 2. Standardised, the scores are -1 and +1,
+    # so by symmetry the intercept is 0 and the slope s solves
+    # 2 * (3 * sigmoid(s) - 2) + LOGISTIC_L2 * s = 0 (without the penalty: s = ln 2).
+    from scipy.optimize import brentq
+
+    y, score = [0, 0, 1, 0, 1, 1], [1, 1, 1, 2, 2, 2]
+    s = brentq(lambda v: 2 * (3 / (1 + np.exp(-v)) - 2) + fit.LOGISTIC_L2 * v, 0, 5)
+    assert s == pytest.approx(np.log(2), rel=0.01) and s < np.log(2)
+    cal = fit.fit_logistic(y, score)
+    assert cal.a == pytest.approx(2 * s, rel=1e-9)  # spread 0.5
+    assert cal.b == pytest.approx(-1.5 * cal.a, rel=1e-9)  # centre 1.5
+    assert cal.probability(1.5) == pytest.approx(0.5)
+
+
 @pytest.mark.parametrize(
     ("y", "score"),
     [([0, 0, 1, 1], [1, 2, 8, 9]), ([0, 1, 0, 1, 1, 0, 1], [2, 3, 3, 5, 6, 1, 4])],
@@ -292,6 +315,10 @@ def test_rates_and_f1_where_counts_could_cancel_out() -> None:
         (lambda: m.false_positive_rate([1, 1], [1, 0]), "FPR needs at least one rejected paper"),
         (lambda: m.false_negative_rate([0, 0], [1, 0]), "FNR needs at least one accepted paper"),
         (lambda: m.f1([0, 0], [0, 0]), "F1 needs an accepted paper or an accept vote"),
+        (
+            lambda: m.balanced_accuracy([1, 1], [1, 0]),
+            "balanced accuracy needs both accepted and rejected papers",
+        ),
         (
             lambda: m.bootstrap_ci(lambda i: m.roc_auc(np.ones(i.size), i), 4, n_resamples=10),
             r"no bootstrap resample had a value \(10 skipped\)",
