@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from core.settings import Settings, load_settings, parse_assignments, set_path
@@ -64,7 +65,7 @@ def settings_json(settings: Settings) -> str:
 def fail(exc: AutoscholarError) -> int:
     """Print a typed error for a person and return its exit code: 1 the job failed, 2 the
     command's input, 3 the configuration (``gateway.errors.EXIT_*``)."""
-    errors.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}")
+    errors.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}")
     return exc.exit_code
 
 

@@ -185,6 +185,23 @@ class ExperimentsSettings(_Strict):
         description="Copy the template's run_0 (from `scientist baseline`) when its "
         "experiment.py is unchanged, instead of running the baseline again.",
     )
+    template_envs: bool = Field(
+        True,
+        description="A template with a requirements.txt runs in its own virtualenv (made once, "
+        "cached by a hash of the requirements and the Python version); false: every template "
+        "runs on autoscholar's own interpreter.",
+    )
+    env_dir: Path | None = Field(
+        None, description="Where template virtualenvs are kept; default <data_dir>/envs."
+    )
+    env_python: str | None = Field(
+        None,
+        description="The interpreter that makes template virtualenvs (a template's "
+        ".python-version may ask for another); default the one running autoscholar.",
+    )
+    env_install_timeout_s: float = Field(
+        1800.0, gt=0, description="Wall-clock limit of the pip install that makes one virtualenv."
+    )
 
 
 class WritingSettings(_Strict):

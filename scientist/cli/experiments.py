@@ -27,6 +27,7 @@ from core.settings import Settings
 from gateway.errors import AutoscholarError
 from graphs.experiments import run_experiments
 from scientist.experiments.editor import AiderCLI
+from scientist.experiments.environment import EnvStore
 from scientist.experiments.feedback import results_table
 from scientist.experiments.inputs import find_idea, idea_folder, template_of
 from scientist.experiments.models import ExperimentRecord
@@ -64,9 +65,10 @@ def check_command(
     sandbox (in a temporary copy). Exit code 1 when a check fails."""
     try:
         cfg = settings_from_flags(preset, set_)
-        runner = None if static else SandboxRunner.from_settings(cfg.experiments)
+        path = resolve_template(template)
+        runner = None if static else SandboxRunner.for_template(cfg, path)
         with err.status("checking (the baseline runs in the sandbox)…"):
-            report = check_template(template, runner)
+            report = check_template(path, runner, EnvStore.from_settings(cfg))
     except AutoscholarError as exc:
         raise typer.Exit(fail(exc)) from exc
     if as_json:
@@ -107,7 +109,7 @@ def baseline_command(template: TemplateArg, preset: PresetOpt = None, set_: SetO
         path = resolve_template(template)
         start = time.perf_counter()
         with err.status(f"running {path.name}'s baseline in the sandbox…"):
-            report = make_baseline(path, SandboxRunner.from_settings(cfg.experiments))
+            report = make_baseline(path, SandboxRunner.for_template(cfg, path))
     except AutoscholarError as exc:
         raise typer.Exit(fail(exc)) from exc
     outcome = report.outcome
@@ -189,7 +191,7 @@ def _run_with_progress(
         deps = ExperimentDeps(
             settings=cfg,
             editor=editor,
-            runner=SandboxRunner.from_settings(cfg.experiments),
+            runner=SandboxRunner.for_template(cfg, template.path),
             on_progress=on_event,
         )
         return run_experiments(idea, idea_dir, template, deps, feedback=feedback)

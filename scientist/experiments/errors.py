@@ -21,3 +21,15 @@ class IdeaNotFoundError(ExperimentError):
 
 class BaselineError(ExperimentError):
     """The template's baseline run failed, so there is nothing to compare against."""
+
+
+class TemplateEnvError(ExperimentError):
+    """A template's own virtualenv cannot be made: a bad requirements.txt, a missing Python,
+    or a pip install that failed (``requirement`` names the line, ``pip_tail`` pip's output)."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, *, requirement: str | None = None, pip_tail: str = "") -> None:
+        super().__init__(message)
+        self.requirement = requirement
+        self.pip_tail = pip_tail

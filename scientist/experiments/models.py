@@ -81,6 +81,22 @@ class RoundRecord(BaseModel):
     editor_log: str | None = Field(None, description="The editor's output, relative path.")
 
 
+class EnvironmentRecord(BaseModel):
+    """A template's own virtualenv (from its ``requirements.txt``), as made and resolved."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(description="Hash of the Python version and the requirements text.")
+    path: str = Field(description="The virtualenv's folder.")
+    python_version: str
+    requirements: list[str] = Field(description="requirements.txt, without blanks and comments.")
+    packages: dict[str, str] = Field(
+        default_factory=dict, description="Every installed distribution → its version."
+    )
+    created: str = Field("", description="When it was made (UTC, ISO 8601).")
+    build_seconds: float = Field(0.0, description="How long making it took (venv + pip).")
+
+
 class FigureNote(BaseModel):
     """A plot the write-up may include, with the description written in the notes round."""
 
@@ -105,6 +121,11 @@ class ExperimentRecord(BaseModel):
     reason: str | None = None
     feedback: str | None = Field(None, description="A human's co-pilot feedback, if any.")
     seconds: float = Field(0.0, description="Wall time of the whole stage.")
+    environment: EnvironmentRecord | None = Field(
+        None,
+        description="The template's virtualenv the runs used, with its package versions; "
+        "None: autoscholar's own interpreter.",
+    )
 
     def successful_runs(self) -> list[RunOutcome]:
         """Baseline plus every round whose run produced valid results, in order."""

@@ -38,7 +38,7 @@ from scientist.experiments.models import (
     RoundStatus,
     RunOutcome,
 )
-from scientist.experiments.runner import Runner
+from scientist.experiments.runner import Runner, environment_of
 from scientist.ideas.models import Idea
 
 Stage = Literal["baseline", "experiment", "plot", "notes"]
@@ -323,6 +323,7 @@ def finish(state: ExperimentState, runtime: Runtime[ExperimentDeps]) -> dict[str
         reason=failure,
         feedback=state.get("feedback"),
         seconds=_elapsed(state),
+        environment=environment_of(_deps(runtime).runner),
     )
     IdeaPaths(idea_dir).experiments_json.write_text(
         record.model_dump_json(indent=1), encoding="utf-8"

@@ -44,9 +44,16 @@ from core.isolation import (
     launcher_command,
     lent_to,
 )
-from core.settings import ExperimentsSettings
+from core.settings import ExperimentsSettings, Settings
+from scientist.experiments.environment import EnvStore, TemplateEnv, env_python
 from scientist.experiments.errors import ExperimentError
-from scientist.experiments.models import GroupResult, ProcessOutcome, RunOutcome, RunStatus
+from scientist.experiments.models import (
+    EnvironmentRecord,
+    GroupResult,
+    ProcessOutcome,
+    RunOutcome,
+    RunStatus,
+)
 
 log = logging.getLogger(__name__)
 LOG_DIR = "logs"
@@ -222,7 +229,11 @@ class _Exit:
 
 
 class SandboxRunner:
-    """The local sandbox: a process group per run, limits, a scrubbed environment."""
+    """The local sandbox: a process group per run, limits, a scrubbed environment.
+
+    Runs use ``python``, or the template's own virtualenv when ``environment`` is given and
+    the template has a ``requirements.txt`` (made on the first run, then reused).
+    """
 
     def __init__(
         self,
@@ -231,15 +242,19 @@ class SandboxRunner:
         isolation: Isolation = "none",
         python: str = sys.executable,
         home: Path | None = None,
+        environment: TemplateEnv | None = None,
     ) -> None:
         self.limits = limits
         self.isolation: Isolation = isolation
         self.python = python
+        self.environment = environment
         self._home = home
         self._bwrap = check_bwrap() if isolation == "bwrap" else None
 
     @classmethod
-    def from_settings(cls, settings: ExperimentsSettings) -> SandboxRunner:
+    def from_settings(
+        cls, settings: ExperimentsSettings, environment: TemplateEnv | None = None
+    ) -> SandboxRunner:
         """A runner with the limits and the isolation configured in ``settings`` (bwrap unless
         ``experiments.isolation=none``, which logs a warning)."""
         if settings.isolation == "none":
@@ -247,13 +262,31 @@ class SandboxRunner:
                 "experiments.isolation=none: LLM-written experiments run with rlimits only and "
                 "can read and write whatever this user can"
             )
-        return cls(SandboxLimits.from_settings(settings), isolation=settings.isolation)
+        return cls(
+            SandboxLimits.from_settings(settings),
+            isolation=settings.isolation,
+            environment=environment,
+        )
+
+    @classmethod
+    def for_template(cls, settings: Settings, template_dir: Path) -> SandboxRunner:
+        """:meth:`from_settings`, running on the template's own virtualenv when it has a
+        ``requirements.txt`` and ``experiments.template_envs`` is on."""
+        store = EnvStore.from_settings(settings)
+        environment = None if store is None else TemplateEnv(store, Path(template_dir))
+        return cls.from_settings(settings.experiments, environment)
+
+    def interpreter(self) -> str:
+        """The Python runs use: the template's virtualenv (made now if needed), else
+        ``python``. Raises ``TemplateEnvError`` when the virtualenv cannot be made."""
+        made = self.environment.ensure() if self.environment is not None else None
+        return self.python if made is None else env_python(made)
 
     def run_experiment(self, workdir: Path, run_name: str) -> RunOutcome:
         """Run ``experiment.py --out_dir=<run_name>`` and validate its ``final_info.json``."""
         if not re.fullmatch(r"run_\d+", run_name):
             raise ExperimentError(f"Run names look like run_1, not {run_name!r}.")
-        command = [self.python, "experiment.py", f"--out_dir={run_name}"]
+        command = [self.interpreter(), "experiment.py", f"--out_dir={run_name}"]
         outcome = self.execute(command, workdir, run_name, self.limits.timeout_s)
         results: dict[str, GroupResult] = {}
         status: RunStatus = outcome.status
@@ -277,7 +310,7 @@ class SandboxRunner:
 
     def run_plot(self, workdir: Path) -> ProcessOutcome:
         """Run ``plot.py`` (no arguments) in ``workdir``."""
-        command = [self.python, "plot.py"]
+        command = [self.interpreter(), "plot.py"]
         return self.execute(command, workdir, "plot", self.limits.plot_timeout_s)
 
     def execute(
@@ -313,16 +346,18 @@ class SandboxRunner:
         err: IO[bytes],
         timeout_s: float,
     ) -> _Exit:
+        # command[0] is the run's interpreter: ours, or the template's virtualenv (the box
+        # mounts it, and its base install, read-only).
         program = shutil.which(command[0]) or command[0]
-        inner, env = [program, *command[1:]], sandbox_env(home, self.limits.cpus, self.python)
+        inner, env = [program, *command[1:]], sandbox_env(home, self.limits.cpus, program)
         if self._bwrap is None:
             log.warning("%s: running LLM-written code without the box (isolation=none)", workdir)
             launcher = self._launcher(inner, os.getuid(), timeout_s)
             return self._wait(launcher, workdir, env, out, err, timeout_s)
-        box = box_for(workdir, [Path(program).parent], self.python)
+        box = box_for(workdir, [Path(program).parent], program)
         uid = box.drop_to_uid if box.drop_to_uid is not None else os.getuid()
         launcher = self._launcher(bwrap_command(box, inner, self._bwrap), uid, timeout_s)
-        env = sandbox_env(INSIDE_TMP, self.limits.cpus, self.python)
+        env = sandbox_env(INSIDE_TMP, self.limits.cpus, program)
         with lent_to(box):
             return self._wait(launcher, workdir, env, out, err, timeout_s)
 
@@ -380,6 +415,14 @@ class SandboxRunner:
             self._home.mkdir(parents=True, exist_ok=True)
             return self._home
         return Path(tempfile.mkdtemp(prefix="autoscholar-sandbox-"))
+
+
+def environment_of(runner: Runner) -> EnvironmentRecord | None:
+    """The template virtualenv ``runner`` has run in, if any (only the sandbox runner has
+    one; a test double runs on whatever it likes)."""
+    if isinstance(runner, SandboxRunner) and runner.environment is not None:
+        return runner.environment.made
+    return None
 
 
 def _classify(

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scientist.errors import TemplateError
+from scientist.experiments.environment import EnvStore
+from scientist.experiments.errors import TemplateEnvError
 from scientist.experiments.models import RunOutcome
+from scientist.experiments.requirements import REQUIREMENTS, normalize
 from scientist.experiments.runner import Runner
 from scientist.ideas.models import Idea
 from scientist.ideas.template import (
@@ -22,6 +27,8 @@ from scientist.ideas.template import (
     read_json,
     resolve_template,
 )
+
+ENV_CHECK = "environment (requirements.txt)"
 
 
 class CheckItem(BaseModel):
@@ -49,9 +56,13 @@ class TemplateCheck(BaseModel):
         return all(item.ok for item in self.items)
 
 
-def check_template(name_or_path: str | Path, runner: Runner | None = None) -> TemplateCheck:
-    """Validate a template's files, JSON and seed ideas; with a runner, also run its
-    baseline and plot.py in a temporary copy (the template folder is left untouched)."""
+def check_template(
+    name_or_path: str | Path, runner: Runner | None = None, envs: EnvStore | None = None
+) -> TemplateCheck:
+    """Validate a template's files, JSON and seed ideas, and say what its own environment
+    needs (``envs``: where template virtualenvs live); with a runner, also make that
+    environment and run the baseline and plot.py in a temporary copy (the template folder
+    is left untouched)."""
     path = resolve_template(name_or_path)
     report = TemplateCheck(template=str(path))
     missing = missing_files(path)
@@ -59,7 +70,12 @@ def check_template(name_or_path: str | Path, runner: Runner | None = None) -> Te
         CheckItem(name="files present", ok=not missing, detail=_missing_detail(missing))
     )
     report.items += _static_checks(path)
-    if runner is not None and not missing:
+    env_item = _environment_item(path, envs)
+    if env_item is not None:
+        report.items.append(env_item)
+    if runner is None or missing or (env_item is not None and not env_item.ok):
+        return report
+    if _make_environment(path, envs, report):
         _run_checks(path, runner, report)
     return report
 
@@ -83,8 +99,54 @@ def _check(name: str, probe: Callable[[], str]) -> CheckItem:
     """Run ``probe``; a TemplateError or a missing file fails the check with its message."""
     try:
         return CheckItem(name=name, ok=True, detail=probe())
-    except (TemplateError, OSError) as exc:
+    except (TemplateError, TemplateEnvError, OSError) as exc:
         return CheckItem(name=name, ok=False, detail=str(exc))
+
+
+def _environment_item(path: Path, envs: EnvStore | None) -> CheckItem | None:
+    """What the template's requirements.txt asks for and whether its virtualenv exists."""
+    if not (path / REQUIREMENTS).is_file():
+        return None
+    if envs is None:
+        detail = "not used (experiments.template_envs=false): runs use autoscholar's interpreter"
+        return CheckItem(name=ENV_CHECK, ok=True, detail=detail)
+    return _check(ENV_CHECK, lambda: _environment_detail(path, envs))
+
+
+def _environment_detail(path: Path, envs: EnvStore) -> str:
+    request = envs.request_for(path)
+    if request is None:
+        return "no requirements.txt"
+    made = envs.find(request)
+    if made is not None:
+        versions = {normalize(name): (name, v) for name, v in made.packages.items()}
+        listed = [versions.get(normalize(n), (n, "missing")) for n in request.names]
+        pins = ", ".join(f"{name} {version}" for name, version in listed)
+        return f"ready: {made.path} (Python {made.python_version}; {pins})"
+    wanted = ", ".join(envs.missing(request)) or "none named"
+    commands = " && ".join(shlex.join(command) for command in envs.commands(request))
+    return (
+        f"not made yet; missing: {wanted}; will run: {commands} (Python "
+        f"{request.python_version}; pip in the template folder; built in a temporary folder "
+        "and renamed when complete)"
+    )
+
+
+def _make_environment(path: Path, envs: EnvStore | None, report: TemplateCheck) -> bool:
+    """Make (or find) the template's virtualenv before its baseline; False when that failed."""
+    request = None if envs is None else envs.request_for(path)
+    if envs is None or request is None:
+        return True
+    existing, start = envs.find(request), time.monotonic()
+    try:
+        made = existing or envs.ensure(request)
+    except TemplateEnvError as exc:
+        report.items.append(CheckItem(name="environment made", ok=False, detail=str(exc)))
+        return False
+    how = "reused" if existing else f"made in {time.monotonic() - start:.1f} s"
+    detail = f"{how}: {made.path} ({len(made.packages)} distributions)"
+    report.items.append(CheckItem(name="environment made", ok=True, detail=detail))
+    return True
 
 
 def _prompt_detail(path: Path) -> str:

@@ -110,16 +110,17 @@ def real_deps(settings: Settings, run: RunPaths, request: RunRequest) -> Pipelin
     """Deps with the real gateway, literature cascade, Aider, sandbox runner and latexmk; the
     review deps (calibration file, few-shot examples) load now, so a bad path fails first."""
     gateway = run_gateway(settings, run)
+    template = load_template(request.template)
     return PipelineDeps(
         settings=settings,
         gateway=gateway,
         graphs=STAGE_GRAPHS,
         review=ReviewDeps.from_settings(settings, gateway),
-        template=load_template(request.template),
+        template=template,
         run=run,
         literature=build_literature(settings),
         editor=AiderCLI(settings),
-        runner=SandboxRunner.from_settings(settings.experiments),
+        runner=SandboxRunner.for_template(settings, template.path),
         compiler=compiler_for(settings.writing.pdf_engine, settings.writing.isolation),
         copilot=request.copilot,
         on_event=request.on_event,
