@@ -15,7 +15,7 @@ APT_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-latex-extra
 	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 libfontconfig1 \
 	fonts-dejavu-core lmodern chromium bubblewrap
 
-.PHONY: demo test test-all bench mutation lint setup system-deps clean
+.PHONY: demo test test-all test-versions lock bench mutation lint setup system-deps clean
 
 # The main job on the embedded model: index the sample bibliography for offline citations,
 # then ideas -> novelty -> experiments (Aider) -> LaTeX write-up -> review on one template.
@@ -61,13 +61,31 @@ system-deps:
 	fi
 
 # llama-cpp-python compiles from source on first install (about 6-12 minutes on 2 cores);
-# pip caches the wheel, so later installs take seconds.
-$(STAMP)/venv: pyproject.toml
-	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "autoscholar needs Python 3.11, found " + sys.version'
+# pip caches the wheel, so later installs take seconds. Every version comes from
+# requirements.lock (resolved for Python 3.11 from pyproject.toml's ranges; `make lock`).
+$(STAMP)/venv: pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "make installs requirements.lock, resolved for Python 3.11; found " + sys.version'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[local,dev]'
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
 	@mkdir -p $(STAMP) && touch $@
+
+# Re-resolve requirements.lock from pyproject.toml's ranges (pip-tools keeps pins that still fit;
+# `make lock UPGRADE=1` takes the newest releases the ranges allow).
+lock:
+	@test -x $(STAMP)/piptools/bin/pip-compile || ($(PYTHON) -m venv $(STAMP)/piptools && \
+		$(STAMP)/piptools/bin/pip install -q pip-tools==7.6.2)
+	$(STAMP)/piptools/bin/pip-compile -q --extra local --extra dev --strip-extras \
+		--no-emit-index-url --no-emit-find-links $(if $(UPGRADE),--upgrade) \
+		--output-file requirements.lock pyproject.toml
+
+# The unit layer on the other supported Pythons (3.12, 3.13), each in its own virtualenv with
+# requirements.lock as constraints (the embedded model is not installed there). A version this
+# machine lacks is skipped and said so; tests/versions.sh finds them (PATH or pyenv).
+OTHER_PYTHONS ?= 3.12 3.13
+test-versions: $(STAMP)/venv
+	@for v in $(OTHER_PYTHONS); do tests/versions.sh $$v || exit 1; done
 
 # Aider pins ~110 exact versions that clash with the app's, so it gets its own virtualenv,
 # driven through its CLI (scientist/experiments/editor.py); about a minute to install.
@@ -77,4 +95,4 @@ $(STAMP)/aider:
 	@mkdir -p $(STAMP) && touch $@
 
 clean:
-	rm -rf $(VENV) $(STAMP) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-3.* $(STAMP) .pytest_cache .mypy_cache .ruff_cache build dist
