@@ -183,7 +183,8 @@ class ExperimentsSettings(_Strict):
     reuse_template_baseline: bool = Field(
         True,
         description="Copy the template's run_0 (from `scientist baseline`) when its "
-        "experiment.py is unchanged, instead of running the baseline again.",
+        "experiment.py and its environment (requirements.txt, Python) are unchanged, instead "
+        "of running the baseline again.",
     )
     template_envs: bool = Field(
         True,

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.isolation import CHILD_ENV, launcher_command, parser_limits
+from core.isolation import CHILD_ENV, exit_out_of_memory, launcher_command, parser_limits
 from reviewer.review.errors import (
     NotAPdfError,
     PdfTooCostlyError,
@@ -166,6 +166,8 @@ def serve() -> None:
             answer = {"error": type(exc).__name__, "detail": exc.detail}
         except OSError as exc:
             answer = {"error": "PaperNotFoundError", "detail": str(exc)}
+        except MemoryError:
+            exit_out_of_memory()
         sys.stdout.write(json.dumps(answer) + "\n")
         sys.stdout.flush()
 

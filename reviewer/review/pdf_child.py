@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from core.isolation import CHILD_ENV, launcher_command, parser_limits
+from core.isolation import CHILD_ENV, exit_out_of_memory, launcher_command, parser_limits
 from reviewer.review.errors import PdfTooCostlyError, ReviewInputError, input_error_named
 from reviewer.review.form import InjectionFlag, PaperText
 from reviewer.review.injection import find_hidden_text
@@ -78,6 +78,8 @@ def main(argv: list[str]) -> None:
     except ReviewInputError as exc:
         print(json.dumps({"error": type(exc).__name__, "detail": exc.detail}))
         return
+    except MemoryError:
+        exit_out_of_memory()
     print(reading.model_dump_json())
 
 

@@ -442,3 +442,11 @@ class TemplateEnv:
     def made(self) -> EnvironmentRecord | None:
         """The virtualenv, if it has been made (or found) already."""
         return self._made
+
+    def key(self) -> str | None:
+        """The virtualenv's key (see :attr:`EnvRequest.key`), without making it; None when
+        the template has no ``requirements.txt``."""
+        if self._made is not None:
+            return self._made.key
+        request = self.store.request_for(self.template_dir)
+        return None if request is None else request.key

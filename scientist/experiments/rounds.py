@@ -38,7 +38,7 @@ from scientist.experiments.models import (
     RoundStatus,
     RunOutcome,
 )
-from scientist.experiments.runner import Runner, environment_of
+from scientist.experiments.runner import Runner, environment_key, environment_of
 from scientist.ideas.models import Idea
 
 Stage = Literal["baseline", "experiment", "plot", "notes"]
@@ -108,8 +108,9 @@ def prepare(state: ExperimentState, runtime: Runtime[ExperimentDeps]) -> dict[st
     idea_dir, template_dir = Path(state["idea_dir"]), Path(state["template_dir"])
     ws.copy_template(template_dir, idea_dir)
     update: dict[str, Any] = {"started_at": time.time(), "next_run": 1, "no_change_streak": 0}
-    if _deps(runtime).settings.experiments.reuse_template_baseline:
-        reused = ws.reuse_baseline(template_dir, idea_dir)
+    deps = _deps(runtime)
+    if deps.settings.experiments.reuse_template_baseline:
+        reused = ws.reuse_baseline(template_dir, idea_dir, environment_key(deps.runner))
         if reused is not None:
             update["baseline"] = reused
     return update

