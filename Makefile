@@ -76,7 +76,7 @@ $(STAMP)/venv: pyproject.toml requirements.lock
 lock:
 	@test -x $(STAMP)/piptools/bin/pip-compile || ($(PYTHON) -m venv $(STAMP)/piptools && \
 		$(STAMP)/piptools/bin/pip install -q pip-tools==7.6.2)
-	$(STAMP)/piptools/bin/pip-compile -q --extra local --extra dev --strip-extras \
+	$(STAMP)/piptools/bin/pip-compile -q --extra local --extra cluster --extra dev --strip-extras \
 		--no-emit-index-url --no-emit-find-links $(if $(UPGRADE),--upgrade) \
 		--output-file requirements.lock pyproject.toml
 
