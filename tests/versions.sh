@@ -21,7 +21,7 @@ stamp=".make/venv-$version"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -nt "$stamp" ]; then
     [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
     "$venv/bin/python" -m pip install -q --upgrade pip
-    "$venv/bin/python" -m pip install -q -c requirements.lock -e '.[dev]'
+    "$venv/bin/python" -m pip install -q -c requirements.lock -e '.[dev,cluster]'
     mkdir -p .make && touch "$stamp"
 fi
 echo "== Python $("$venv/bin/python" -c 'import sys; print(sys.version.split()[0])'): unit layer"

@@ -2,12 +2,13 @@
 
 A row is specified by one statistic per metric, a function of resampled paper indices (so
 that exact expectations and seeded draws bootstrap the same way as plain predictions), or
-a sentence saying why the metric does not apply.
+a sentence saying why the metric does not apply. All statistics of a row are bootstrapped in
+one pass over the same resamples, so that its five decision metrics share one confusion
+matrix per resample.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,9 +17,9 @@ from pydantic import BaseModel
 from reviewer.calibration import metrics as m
 from reviewer.calibration.errors import UndefinedMetricError
 from reviewer.calibration.fit import CalibratorKind, CrossValidated, cross_validate
-from reviewer.calibration.metrics import FloatArray, IndexArray
+from reviewer.calibration.metrics import FloatArray
 
-Statistic = Callable[[IndexArray], float]
+Statistic = m.Statistic
 
 METRICS: dict[str, str] = {
     "balanced_accuracy": "Bal. acc.",
@@ -72,12 +73,13 @@ def standard_statistics(
     target: FloatArray | str,
 ) -> dict[str, Statistic | str]:
     """Statistics from per-paper predictions; ``target`` is the mean human rating or a reason."""
+    counts = m.confusion_by_index(y, decision)
     stats: dict[str, Statistic | str] = {
-        "balanced_accuracy": lambda i: m.balanced_accuracy(y[i], decision[i]),
-        "accuracy": lambda i: m.accuracy(y[i], decision[i]),
-        "f1": lambda i: m.f1(y[i], decision[i]),
-        "fpr": lambda i: m.false_positive_rate(y[i], decision[i]),
-        "fnr": lambda i: m.false_negative_rate(y[i], decision[i]),
+        "balanced_accuracy": lambda i: counts(i).balanced_accuracy(),
+        "accuracy": lambda i: counts(i).accuracy(),
+        "f1": lambda i: counts(i).f1(),
+        "fpr": lambda i: counts(i).false_positive_rate(),
+        "fnr": lambda i: counts(i).false_negative_rate(),
     }
     if score is None:
         stats["roc_auc"] = stats["spearman"] = "no continuous score"
@@ -116,25 +118,35 @@ def score_row_spec(
     return RowSpec(name=name, rule=rule, n=y.size, statistics=stats)
 
 
-def metric_value(statistic: Statistic | str, n: int, n_resamples: int, seed: int) -> MetricValue:
-    """The statistic on all papers and its bootstrap interval."""
+def value_on_all_papers(statistic: Statistic | str, n: int) -> MetricValue:
+    """The statistic on all ``n`` papers (no interval yet), or why it has no value."""
     if isinstance(statistic, str):
         return MetricValue(value=None, reason=statistic)
-    everything = np.arange(n, dtype=np.intp)
     try:
-        value = statistic(everything)
+        return MetricValue(value=statistic(np.arange(n, dtype=np.intp)))
     except UndefinedMetricError as exc:
         return MetricValue(value=None, reason=f"undefined: {exc}")
+
+
+def with_interval(on_all: MetricValue, resampled: m.Resampled) -> MetricValue:
+    """The value on all papers with its 95% bootstrap interval, or with why it has none."""
     try:
-        interval = m.bootstrap_ci(statistic, n, n_resamples=n_resamples, seed=seed)
+        interval = resampled.interval()
     except UndefinedMetricError as exc:
-        return MetricValue(value=value, reason=f"no interval: {exc}")
-    return MetricValue(value=value, lo=interval.lo, hi=interval.hi, skipped=interval.skipped)
+        return MetricValue(value=on_all.value, reason=f"no interval: {exc}")
+    return MetricValue(value=on_all.value, lo=interval.lo, hi=interval.hi, skipped=interval.skipped)
 
 
 def score_row(spec: RowSpec, *, n_resamples: int, seed: int) -> Row:
-    """Every metric of a row, with intervals from the same seeded resamples."""
-    values = {
-        name: metric_value(spec.statistics[name], spec.n, n_resamples, seed) for name in METRICS
+    """Every metric of a row, its intervals from one pass over the same seeded resamples."""
+    statistics = {name: spec.statistics[name] for name in METRICS}
+    values = {name: value_on_all_papers(s, spec.n) for name, s in statistics.items()}
+    defined = {
+        name: s
+        for name, s in statistics.items()
+        if not isinstance(s, str) and values[name].value is not None
     }
+    resampled = m.bootstrap(defined, spec.n, n_resamples=n_resamples, seed=seed)
+    for name, samples in resampled.items():
+        values[name] = with_interval(values[name], samples)
     return Row(name=spec.name, rule=spec.rule, n=spec.n, metrics=values, notes=spec.notes)

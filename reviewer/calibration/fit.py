@@ -1,7 +1,8 @@
 """Fitting: the threshold that maximises balanced accuracy, logistic and isotonic calibrators,
 and stratified cross-validation so that a fit is never scored on the papers it was fitted on.
 
-The calibrators are scikit-learn's fits, imported on first use (see ``metrics``).
+The calibrators are scikit-learn's fits, imported on first use (see ``metrics``), on inputs
+checked here, so without scikit-learn's second round of checks.
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ import numpy as np
 import numpy.typing as npt
 
 from reviewer.calibration.errors import CalibrationError
-from reviewer.calibration.metrics import FloatArray, check_labels, check_values
+from reviewer.calibration.metrics import (
+    FloatArray,
+    check_labels,
+    check_values,
+    sklearn_on_checked_inputs,
+)
 from reviewer.review.decision import IsotonicCalibrator, LogisticCalibrator
 
 CalibratorKind = Literal["logistic", "isotonic"]
@@ -79,7 +85,8 @@ def fit_logistic(y: npt.ArrayLike, score: npt.ArrayLike) -> LogisticCalibrator:
     # unpenalised. newton-cholesky is Newton's method, so the optimum is reached to the last
     # digits (lbfgs would stop at its tolerance and move the saved calibrator).
     model = LogisticRegression(C=1 / LOGISTIC_L2, solver="newton-cholesky", tol=1e-12)
-    model.fit(((values - centre) / spread)[:, None], labels)
+    with sklearn_on_checked_inputs():
+        model.fit(((values - centre) / spread)[:, None], labels)
     slope, intercept = float(model.coef_[0, 0]), float(model.intercept_[0])
     return LogisticCalibrator(a=slope / spread, b=intercept - slope * centre / spread)
 
@@ -90,7 +97,8 @@ def fit_isotonic(y: npt.ArrayLike, score: npt.ArrayLike) -> IsotonicCalibrator:
 
     labels, values = _inputs(y, score)
     xs = np.unique(values)
-    fitted = IsotonicRegression(out_of_bounds="clip").fit(values, labels).predict(xs)
+    with sklearn_on_checked_inputs():
+        fitted = IsotonicRegression(out_of_bounds="clip").fit(values, labels).predict(xs)
     return IsotonicCalibrator(x=xs.tolist(), y=fitted.tolist())
 
 

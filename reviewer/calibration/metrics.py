@@ -12,11 +12,19 @@ The arithmetic is scikit-learn's and SciPy's; this module checks the inputs, tur
 undefined case into that error, and passes fractional votes to scikit-learn as weights.
 They are imported on first use: they take ~0.7 s to import, and every ``reviewer``
 command imports this module when the CLI registers ``calibrate``.
+
+A bootstrap calls these functions tens of thousands of times on a few hundred papers, where
+scikit-learn's argument and input checks cost more than its arithmetic. So each call runs
+under :func:`sklearn_on_checked_inputs` (the checks here have been done), the five decision
+metrics of one resample share one confusion matrix (:func:`confusion_by_index`), and every
+statistic of a row is evaluated on the same resample in one pass (:func:`bootstrap`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +34,15 @@ from reviewer.calibration.errors import UndefinedMetricError
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.intp]
+Statistic = Callable[[IndexArray], float]
+
+
+def sklearn_on_checked_inputs() -> AbstractContextManager[None]:
+    """scikit-learn's configuration for inputs this package has already checked: no second
+    validation of the arguments, no second scan for NaN/inf. The figures do not change."""
+    import sklearn
+
+    return sklearn.config_context(skip_parameter_validation=True, assume_finite=True)
 
 
 def check_labels(y: npt.ArrayLike) -> FloatArray:
@@ -57,12 +74,16 @@ def _both_classes(y: FloatArray, metric: str) -> None:
 
 def roc_auc(y: npt.ArrayLike, score: npt.ArrayLike) -> float:
     """Area under the ROC curve of a continuous score (a tie counts 1/2)."""
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import auc, roc_curve
 
     labels = check_labels(y)
     values = check_values(score, labels.size, "score")
     _both_classes(labels, "ROC-AUC")
-    return float(roc_auc_score(labels, values))
+    # What roc_auc_score does for two classes, to the last bit, without first binarising
+    # labels that are already 0/1 (half its cost).
+    with sklearn_on_checked_inputs():
+        fpr, tpr, _ = roc_curve(labels, values)
+        return float(auc(fpr, tpr))
 
 
 def roc_points(y: npt.ArrayLike, score: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
@@ -72,18 +93,50 @@ def roc_points(y: npt.ArrayLike, score: npt.ArrayLike) -> tuple[FloatArray, Floa
     labels = check_labels(y)
     values = check_values(score, labels.size, "score")
     _both_classes(labels, "ROC curve")
-    fpr, tpr, _ = roc_curve(labels, values, drop_intermediate=False)
+    with sklearn_on_checked_inputs():
+        fpr, tpr, _ = roc_curve(labels, values, drop_intermediate=False)
     return fpr, tpr
 
 
 @dataclass(frozen=True)
 class Confusion:
-    """Counts (expected counts for fractional votes) of the four outcomes."""
+    """Counts (expected counts for fractional votes) of the four outcomes, and the decision
+    metrics computed from them, each raising when its denominator is empty."""
 
     tp: float
     fp: float
     tn: float
     fn: float
+
+    def accuracy(self) -> float:
+        """Share of papers decided as they were."""
+        return (self.tp + self.tn) / (self.tp + self.fp + self.tn + self.fn)
+
+    def false_positive_rate(self) -> float:
+        """Share of rejected papers voted accept."""
+        if self.fp + self.tn == 0:
+            raise UndefinedMetricError("FPR needs at least one rejected paper")
+        return self.fp / (self.fp + self.tn)
+
+    def false_negative_rate(self) -> float:
+        """Share of accepted papers voted reject."""
+        if self.tp + self.fn == 0:
+            raise UndefinedMetricError("FNR needs at least one accepted paper")
+        return self.fn / (self.tp + self.fn)
+
+    def balanced_accuracy(self) -> float:
+        """Mean of the true-positive and true-negative rates (balanced_accuracy_score's
+        arithmetic on the same matrix)."""
+        if self.tp + self.fn == 0 or self.fp + self.tn == 0:
+            raise UndefinedMetricError("balanced accuracy needs both accepted and rejected papers")
+        return (self.tn / (self.tn + self.fp) + self.tp / (self.tp + self.fn)) / 2
+
+    def f1(self) -> float:
+        """2TP / ((TP + FN) + (TP + FP)), f1_score's arithmetic for 'accept'."""
+        denominator = (self.tp + self.fn) + (self.tp + self.fp)
+        if denominator == 0:
+            raise UndefinedMetricError("F1 needs an accepted paper or an accept vote")
+        return 2 * self.tp / denominator
 
 
 def _weighted_votes(
@@ -103,79 +156,74 @@ def confusion(y: npt.ArrayLike, decision: npt.ArrayLike) -> Confusion:
     from sklearn.metrics import confusion_matrix
 
     truth, vote, weight = _weighted_votes(y, decision)
-    (tn, fp), (fn, tp) = confusion_matrix(truth, vote, labels=[0, 1], sample_weight=weight)
+    with sklearn_on_checked_inputs():
+        matrix = confusion_matrix(truth, vote, labels=[0, 1], sample_weight=weight)
+    (tn, fp), (fn, tp) = matrix
     return Confusion(tp=float(tp), fp=float(fp), tn=float(tn), fn=float(fn))
+
+
+def confusion_by_index(y: FloatArray, decision: FloatArray) -> Callable[[IndexArray], Confusion]:
+    """``idx -> confusion(y[idx], decision[idx])`` that remembers the last ``idx`` (by value),
+    so that the decision metrics of one bootstrap resample share one confusion matrix."""
+
+    @functools.lru_cache(maxsize=1)
+    def of_indices(key: bytes) -> Confusion:
+        idx = np.frombuffer(key, dtype=np.intp)
+        return confusion(y[idx], decision[idx])
+
+    return lambda idx: of_indices(np.asarray(idx, dtype=np.intp).tobytes())
 
 
 def accuracy(y: npt.ArrayLike, decision: npt.ArrayLike) -> float:
     """Share of papers decided as they were."""
-    from sklearn.metrics import accuracy_score
-
-    truth, vote, weight = _weighted_votes(y, decision)
-    return float(accuracy_score(truth, vote, sample_weight=weight))
-
-
-def _fpr(c: Confusion) -> float:
-    if c.fp + c.tn == 0:
-        raise UndefinedMetricError("FPR needs at least one rejected paper")
-    return c.fp / (c.fp + c.tn)
-
-
-def _fnr(c: Confusion) -> float:
-    if c.tp + c.fn == 0:
-        raise UndefinedMetricError("FNR needs at least one accepted paper")
-    return c.fn / (c.tp + c.fn)
+    return confusion(y, decision).accuracy()
 
 
 def false_positive_rate(y: npt.ArrayLike, decision: npt.ArrayLike) -> float:
     """Share of rejected papers voted accept; needs a rejected paper."""
-    return _fpr(confusion(y, decision))
+    return confusion(y, decision).false_positive_rate()
 
 
 def false_negative_rate(y: npt.ArrayLike, decision: npt.ArrayLike) -> float:
     """Share of accepted papers voted reject; needs an accepted paper."""
-    return _fnr(confusion(y, decision))
+    return confusion(y, decision).false_negative_rate()
 
 
 def balanced_accuracy(y: npt.ArrayLike, decision: npt.ArrayLike) -> float:
     """Mean of the true-positive and true-negative rates; needs both classes."""
-    from sklearn.metrics import balanced_accuracy_score
-
-    _both_classes(check_labels(y), "balanced accuracy")
-    truth, vote, weight = _weighted_votes(y, decision)
-    return float(balanced_accuracy_score(truth, vote, sample_weight=weight))
+    return confusion(y, decision).balanced_accuracy()
 
 
 def f1(y: npt.ArrayLike, decision: npt.ArrayLike) -> float:
     """2TP / (2TP + FP + FN) for 'accept'; undefined with no accepted or accept-voted paper."""
-    from sklearn.metrics import f1_score
-
-    truth, vote, weight = _weighted_votes(y, decision)
-    value = float(f1_score(truth, vote, sample_weight=weight, zero_division=np.nan))
-    if np.isnan(value):
-        raise UndefinedMetricError("F1 needs an accepted paper or an accept vote")
-    return value
+    return confusion(y, decision).f1()
 
 
 def spearman(x: npt.ArrayLike, z: npt.ArrayLike) -> float:
     """Spearman's rank correlation (ties share their average rank); undefined if either is
     constant."""
-    from scipy.stats import spearmanr
+    from scipy.stats import rankdata
 
     a = np.asarray(x, dtype=np.float64)
     first, second = check_values(a, a.size, "x"), check_values(z, a.size, "z")
     if a.size < 2 or np.ptp(first) == 0 or np.ptp(second) == 0:
         raise UndefinedMetricError("Spearman needs two non-constant series")
-    return float(spearmanr(first, second).statistic)
+    # spearmanr's statistic, step by step: the Pearson correlation of the ranks. spearmanr
+    # itself adds a p-value, which costs as much again and is not reported.
+    ranks = rankdata(np.column_stack((first, second)), axis=0)
+    return float(np.corrcoef(ranks, rowvar=False)[1, 0])
 
 
 def brier(y: npt.ArrayLike, prob: npt.ArrayLike) -> float:
     """Mean squared difference between the accept probability and the outcome."""
-    from sklearn.metrics import brier_score_loss
+    from sklearn.metrics import mean_squared_error
 
     labels = check_labels(y)
     p = check_values(prob, labels.size, "probability", unit=True)
-    return float(brier_score_loss(labels, p, labels=[0, 1]))
+    # The Brier score of a 0/1 outcome is this mean squared error; brier_score_loss gets it
+    # by re-deriving the positive label and two (n, 2) arrays, 2.5 times the cost.
+    with sklearn_on_checked_inputs():
+        return float(mean_squared_error(labels, p))
 
 
 @dataclass(frozen=True)
@@ -236,30 +284,55 @@ class Interval:
     skipped: int
 
 
+@dataclass(frozen=True)
+class Resampled:
+    """A statistic's values on the bootstrap resamples that had one, and how many had none."""
+
+    values: list[float]
+    skipped: int
+
+    def interval(self, level: float = 0.95) -> Interval:
+        """The central ``level`` percentile interval; raises when no resample had a value."""
+        if not self.values:
+            raise UndefinedMetricError(
+                f"no bootstrap resample had a value ({self.skipped} skipped)"
+            )
+        tail = (1 - level) / 2 * 100
+        lo, hi = np.percentile(self.values, [tail, 100 - tail])
+        return Interval(lo=float(lo), hi=float(hi), used=len(self.values), skipped=self.skipped)
+
+
+def bootstrap(
+    statistics: Mapping[str, Statistic], n: int, *, n_resamples: int = 1000, seed: int = 0
+) -> dict[str, Resampled]:
+    """Every statistic on each of ``n_resamples`` seeded resamples of ``n`` papers drawn with
+    replacement (one index array per resample, shared by all statistics).
+
+    A resample where a statistic is undefined (e.g. one class only, for ROC-AUC) is skipped
+    for it and counted; the same seed gives the same resamples whatever the statistics.
+    """
+    rng = np.random.default_rng(seed)
+    values: dict[str, list[float]] = {name: [] for name in statistics}
+    skipped = dict.fromkeys(statistics, 0)
+    for _ in range(n_resamples):
+        idx = rng.integers(0, n, size=n)
+        for name, statistic in statistics.items():
+            try:
+                values[name].append(statistic(idx))
+            except UndefinedMetricError:
+                skipped[name] += 1
+    return {name: Resampled(values[name], skipped[name]) for name in statistics}
+
+
 def bootstrap_ci(
-    statistic: Callable[[IndexArray], float],
+    statistic: Statistic,
     n: int,
     *,
     n_resamples: int = 1000,
     seed: int = 0,
     level: float = 0.95,
 ) -> Interval:
-    """Percentile interval of ``statistic(indices)`` over papers resampled with replacement.
-
-    A resample where the statistic is undefined (e.g. one class only, for ROC-AUC) is
-    skipped and counted; the same seed gives the same resamples for every statistic.
-    """
-    rng = np.random.default_rng(seed)
-    values: list[float] = []
-    skipped = 0
-    for _ in range(n_resamples):
-        idx = rng.integers(0, n, size=n)
-        try:
-            values.append(statistic(idx))
-        except UndefinedMetricError:
-            skipped += 1
-    if not values:
-        raise UndefinedMetricError(f"no bootstrap resample had a value ({skipped} skipped)")
-    tail = (1 - level) / 2 * 100
-    lo, hi = np.percentile(values, [tail, 100 - tail])
-    return Interval(lo=float(lo), hi=float(hi), used=len(values), skipped=skipped)
+    """Percentile interval of ``statistic(indices)`` over papers resampled with replacement
+    (:func:`bootstrap` of one statistic)."""
+    resampled = bootstrap({"statistic": statistic}, n, n_resamples=n_resamples, seed=seed)
+    return resampled["statistic"].interval(level)
