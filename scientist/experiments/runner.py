@@ -325,6 +325,9 @@ class SandboxRunner:
         finally:
             if self._home is None:
                 shutil.rmtree(home, ignore_errors=True)
+        removed = unlink_escaping_links(workdir)
+        if removed:
+            log.warning("%s: removed links out of the folder: %s", workdir, ", ".join(removed))
         tail = _tail(stderr_path, self.limits.tail_lines) or _tail(stdout_path, 10)
         status, reason = _classify(finished, tail, self.limits, timeout_s)
         return ProcessOutcome(
@@ -461,9 +464,29 @@ def _classify(
     return "failed", f"exit code {finished.code}: {_last_line(tail) or 'no error output'}"
 
 
+def unlink_escaping_links(workdir: Path) -> list[str]:
+    """Remove every symlink under ``workdir`` that points outside it (or nowhere); their
+    paths, relative. Run after the box has exited: code in the box may leave a link to a host
+    file where the host later reads as itself (a log, final_info.json, notes, a figure)."""
+    root = workdir.resolve()
+    removed: list[str] = []
+    for folder, dirs, files in os.walk(root):
+        for name in [*dirs, *files]:
+            path = Path(folder) / name
+            if not path.is_symlink():
+                continue
+            target = path.resolve()
+            if not target.exists() or not target.is_relative_to(root):
+                path.unlink()
+                removed.append(str(path.relative_to(root)))
+    return removed
+
+
 def _log_paths(workdir: Path, stem: str) -> tuple[Path, Path]:
     """Fresh ``logs/<stem>[-k].stdout.txt`` / ``.stderr.txt`` paths (earlier logs are kept)."""
     logs = workdir / LOG_DIR
+    if logs.is_symlink() or (logs.exists() and not logs.is_dir()):
+        logs.unlink()  # an earlier run's code may leave a link where the host writes as itself
     logs.mkdir(parents=True, exist_ok=True)
     for attempt in range(1, 1000):
         name = stem if attempt == 1 else f"{stem}-{attempt}"
@@ -474,8 +497,10 @@ def _log_paths(workdir: Path, stem: str) -> tuple[Path, Path]:
 
 
 def _tail(path: Path, lines: int) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+    try:  # never through a link: the box's code could have swapped one in
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as handle:
+            text = handle.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
     return "\n".join(text.rstrip().splitlines()[-lines:])[-6000:]

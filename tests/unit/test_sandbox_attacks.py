@@ -300,3 +300,37 @@ def test_a_busy_loop_stops_at_the_cpu_limit(tmp_path: Path) -> None:
     report, status = run_attack(tmp_path, body, "bwrap", max_cpu_s=1)
     assert report == {} and status == "failed"  # SIGXCPU ended it before it wrote its report
     assert time.monotonic() - started < 10
+
+
+def test_a_link_the_box_leaves_to_a_host_file_is_never_read_by_the_host(tmp_path: Path) -> None:
+    """The box's code swaps its own stderr log and final_info.json for links to a host file
+    readable only by the host's user; after the run the host reads both as itself. Measured
+    before the fix: the outcome quoted the file ('exit code 3: TOP-SECRET-LINE')."""
+    secret = tmp_path / "host-only.txt"
+    secret.write_text("TOP-SECRET-LINE\n")
+    secret.chmod(0o600)
+    work = tmp_path / "idea"
+    work.mkdir()
+    (work / "experiment.py").write_text(
+        textwrap.dedent(f"""
+        import argparse, os, pathlib, sys
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--out_dir")
+        out = pathlib.Path(parser.parse_args().out_dir)
+        out.mkdir(exist_ok=True)
+        os.symlink({str(secret)!r}, out / "final_info.json")
+        swapped = []
+        for log in pathlib.Path("logs").glob("*.stderr.txt"):
+            log.unlink()
+            os.symlink({str(secret)!r}, log)
+            swapped.append(log.name)
+        pathlib.Path("swapped.txt").write_text(" ".join(swapped))
+        sys.exit(3)
+        """)
+    )
+    runner = SandboxRunner(SandboxLimits(timeout_s=60, memory_mb=1024, cpus=1), isolation="bwrap")
+    outcome = runner.run_experiment(work, "run_1")
+    assert (work / "swapped.txt").read_text() == "run_1.stderr.txt"  # the attack was made
+    assert outcome.status == "failed"
+    assert "TOP-SECRET" not in outcome.model_dump_json()
+    assert not [p for p in work.rglob("*") if p.is_symlink()]  # every link out was removed
