@@ -363,6 +363,14 @@ class ServiceSettings(_Strict):
     login_window_s: float = Field(
         300.0, gt=0, description="The sliding window of login_max_failures, in seconds."
     )
+    jobs_per_worker: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Jobs one worker process runs at once, each in its own thread. A review "
+        "waits on provider latency, not CPU: raise it for remote models (llm."
+        "max_inflight_per_model caps their calls); keep 1 for the embedded model.",
+    )
     worker_niceness: int = Field(
         10,
         ge=0,

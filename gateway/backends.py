@@ -11,9 +11,11 @@ from gateway.errors import (
     ContextLengthError,
     LLMError,
     LLMTimeoutError,
+    RateLimitError,
     TransientLLMError,
     UnknownModelError,
 )
+from gateway.ratelimit import retry_after_seconds
 from gateway.types import ChatMessage, LLMRequest, LLMResponse
 
 # Providers that cache a prompt prefix only where the request marks it (``cache_control``).
@@ -69,11 +71,24 @@ def classify_litellm_error(exc: Exception, model: str) -> LLMError:
     status = _status_of(exc)
     if isinstance(exc, litellm.Timeout):
         return LLMTimeoutError(f"{name} from {model}: {text}", model=model, status=status)
+    if isinstance(exc, litellm.RateLimitError) or status == 429:
+        return RateLimitError(
+            f"{name} from {model}: {text}", model=model, retry_after_s=_retry_after(exc)
+        )
     if isinstance(exc, transient) or (status is not None and (status == 429 or status >= 500)):
         return TransientLLMError(f"{name} from {model}: {text}", model=model, status=status)
     if isinstance(exc, litellm.BadRequestError):
         return BadRequestError(f"{model} refused the request: {text}", model=model)
     return LLMError(f"{name} from {model}: {text}", model=model)
+
+
+def _retry_after(exc: Exception) -> float | None:
+    """The provider's Retry-After, from the error's HTTP response (litellm keeps it)."""
+    response = getattr(exc, "response", None)
+    found = retry_after_seconds(getattr(response, "headers", None))
+    if found is None:
+        found = retry_after_seconds(getattr(exc, "litellm_response_headers", None))
+    return found
 
 
 class LiteLLMBackend:

@@ -43,6 +43,21 @@ class TransientLLMError(LLMError):
         self.status = status
 
 
+class RateLimitError(TransientLLMError):
+    """The provider answered 429; ``retry_after_s`` is its Retry-After, when it sent one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str | None = None,
+        status: int | None = 429,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message, model=model, status=status)
+        self.retry_after_s = retry_after_s
+
+
 class LLMTimeoutError(TransientLLMError):
     """The request outlived its timeout (a retry may succeed on a remote provider)."""
 

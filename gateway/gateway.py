@@ -18,11 +18,13 @@ from gateway.errors import (
     AuthenticationFailedError,
     LLMTimeoutError,
     LocalModelError,
+    RateLimitError,
     StructuredOutputError,
 )
 from gateway.ledger import Ledger
 from gateway.local import LocalServer, shared_server
 from gateway.prompts import GATEWAY_PROMPTS, render
+from gateway.ratelimit import PROCESS_GATES, CallWaits, ModelGates
 from gateway.retry import RetryPolicy
 from gateway.settings import GatewaySettings, Role
 from gateway.structured import (
@@ -49,7 +51,8 @@ class Gateway:
     """Structured output, retries, cache, ledger and budgets around one backend per model.
 
     ``backend`` replaces every real backend (tests pass a ScriptedLLM); ``local_server``
-    replaces the process-wide embedded server; ``clock`` is the latency clock.
+    replaces the process-wide embedded server; ``clock`` is the latency clock; ``gates``
+    replaces the process-wide per-model gates (in-flight cap, shared 429 backoff).
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class Gateway:
         retry: RetryPolicy | None = None,
         local_server: LocalServer | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        gates: ModelGates | None = None,
     ) -> None:
         llm = settings.llm
         self.settings = settings
@@ -72,6 +76,7 @@ class Gateway:
         self._local = local_server
         self._clock = clock
         self._checked_keys: set[str] = set()
+        self.gates = gates or PROCESS_GATES
         self.retry = retry or RetryPolicy(llm.max_retries, llm.backoff_initial_s, llm.backoff_max_s)
 
     @classmethod
@@ -208,7 +213,8 @@ class Gateway:
             return cached
         self._check_key(request, role)
         self._check_budget(request)
-        response, attempts = self.retry.run(lambda: self._attempt(request))
+        waits = CallWaits()
+        response, attempts = self.retry.run(lambda: self._gated_attempt(request, waits))
         self._record(
             role,
             model,
@@ -217,6 +223,7 @@ class Gateway:
             cache_hit=False,
             attempts=attempts,
             schema_name=schema_name,
+            waits=waits,
         )
         if self.cache is not None:
             self.cache.put(key, model, response)
@@ -245,6 +252,24 @@ class Gateway:
         """What else decides a reply: for the embedded model, the weights served."""
         local = self.settings.local
         return f"{local.gguf_path or local.quantization}" if model == "local" else ""
+
+    def _gated_attempt(self, request: LLMRequest, waits: CallWaits) -> LLMResponse:
+        """One attempt through the model's gate; a 429 closes the gate for every job in this
+        process and is waited out (up to ``llm.rate_limit_max_waits``) rather than failed."""
+        llm = self.settings.llm
+        gate = self.gates.gate(request.model)
+        while True:
+            try:
+                with gate.slot(llm.max_inflight_per_model, waits):
+                    response = self._attempt(request)
+            except RateLimitError as exc:
+                waits.rate_limited += 1
+                gate.rate_limited(exc.retry_after_s, llm.backoff_initial_s, llm.backoff_max_s)
+                if waits.rate_limited > llm.rate_limit_max_waits:
+                    raise
+                continue
+            gate.succeeded()
+            return response
 
     def _attempt(self, request: LLMRequest) -> LLMResponse:
         """One try; routing per try restarts an embedded server that died since the last one."""
@@ -332,7 +357,9 @@ class Gateway:
         cache_hit: bool,
         attempts: int,
         schema_name: str | None,
+        waits: CallWaits | None = None,
     ) -> None:
+        waits = waits or CallWaits()
         self.ledger.record(
             LedgerEntry(
                 role=role,
@@ -347,6 +374,8 @@ class Gateway:
                 cached_prompt_tokens=response.cached_prompt_tokens,
                 cache_write_tokens=response.cache_write_tokens,
                 uncached_cost_usd=0.0 if cache_hit else response.uncached_cost_usd,
+                rate_limited=waits.rate_limited,
+                backoff_wait_s=waits.backoff_wait_s,
             )
         )
 

@@ -56,6 +56,20 @@ class LLMSettings(_Strict):
     max_retries: int = Field(4, ge=0, le=10, description="Retries of a transient failure.")
     backoff_initial_s: float = Field(1.0, ge=0, description="First backoff wait; doubles.")
     backoff_max_s: float = Field(30.0, ge=0, description="Longest single backoff wait.")
+    max_inflight_per_model: int | None = Field(
+        None,
+        ge=1,
+        description="Calls to one model string in flight at once in one process, across "
+        "every job it runs (a worker with service.jobs_per_worker > 1); None: no cap.",
+    )
+    rate_limit_max_waits: int = Field(
+        20,
+        ge=0,
+        le=1000,
+        description="429 answers one call waits out (at its model's shared backoff gate: "
+        "Retry-After when the provider sends it, else backoff_initial_s doubling up to "
+        "backoff_max_s) before it counts as a failed attempt under max_retries.",
+    )
     structured_reasks: int = Field(
         2, ge=0, le=5, description="Re-asks with the validation error before giving up."
     )

@@ -88,6 +88,8 @@ class LedgerEntry(BaseModel):
     cached_prompt_tokens: int = 0
     cache_write_tokens: int = 0
     uncached_cost_usd: float = 0.0
+    rate_limited: int = 0  # 429 answers this call got before it went through
+    backoff_wait_s: float = 0.0  # seconds it waited at its model's shared backoff gate
 
     @property
     def cache_savings_usd(self) -> float:

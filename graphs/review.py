@@ -100,9 +100,12 @@ def review_paper(
     if checkpointer is not None:
         config["configurable"] = {"thread_id": thread_id}
         snapshot = graph.get_state(config)
-        if snapshot.values and not snapshot.next:
+        # A kill between a step's writes and its checkpoint leaves no ``next`` but tasks
+        # with results: that thread is pending (resume it), not finished.
+        pending = bool(snapshot.next or snapshot.tasks)
+        if snapshot.values and not pending:
             return assemble_report(dict(snapshot.values), deps, 0.0)
-        start = None if snapshot.next else inputs
+        start = None if pending else inputs
     began = time.perf_counter()
     state: dict[str, Any] = {}
     modes = ["updates", "values"]

@@ -331,7 +331,7 @@ class JobStore:
         host, me = socket.gethostname(), os.getpid()
         with self._connect() as conn:
             rows = conn.execute(
-                "SELECT id, claim, worker_pid FROM jobs WHERE status = 'running' "
+                "SELECT id, claim, worker_pid, lease_until FROM jobs WHERE status = 'running' "
                 "AND worker_host = ? AND worker_pid IS NOT NULL",
                 (host,),
             ).fetchall()
@@ -344,8 +344,9 @@ class JobStore:
                     (row["id"], row["claim"]),
                 ).rowcount
                 if changed:
-                    now = self.clock()
-                    self._log(conn, row["id"], now, "worker_gone", None, f"pid {row['worker_pid']}")
+                    if row["lease_until"] != 0:  # logged once, however often a worker looks
+                        note = f"pid {row['worker_pid']}"
+                        self._log(conn, row["id"], self.clock(), "worker_gone", None, note)
                     expired.append(row["id"])
         return expired
 

@@ -1,12 +1,13 @@
-"""The worker: claims jobs from the queue one at a time and runs them with their handler.
+"""The worker: claims jobs from the queue and runs up to ``service.jobs_per_worker`` of them
+at once, each in its own thread, with its handler.
 
     python -m service.worker [--preset P] [--set section.field=value ...] [--once]
 
 While a job runs, a lease thread renews the claim every ``lease_s / 3`` and notices a
 cancellation or a lost claim; the handler's next progress report then stops it. A worker
-that is killed leaves its job ``running``; the next worker sees that the process is gone
-(or the lease ran out), claims the job again and resumes it from the graph checkpoint.
-On SIGTERM or Ctrl-C the worker hands its job back to the queue and exits.
+that is killed leaves its jobs ``running``; the next worker sees that the process is gone
+(or the leases ran out), claims the jobs again and resumes each from its graph checkpoint.
+On SIGTERM or Ctrl-C the worker hands every job it runs back to the queue and exits.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,32 +116,82 @@ class Worker:
         self.service = settings.service
         self.paths: ServicePaths = service_paths(settings)
         self.store = JobStore(self.paths.database)
-        self.current: JobRecord | None = None
+        # Jobs claimed and not yet finished, by id: what SIGTERM hands back to the queue.
+        self.in_flight: dict[str, JobRecord] = {}
+        self._in_flight_lock = threading.Lock()
 
-    def run_once(self) -> bool:
-        """Claim and run one job; False when the queue had none."""
+    def claim_next(self) -> JobRecord | None:
+        """Claim the next job for this worker, or None when the queue has none."""
         self.store.expire_dead_workers()
         service = self.service
         job = self.store.claim(
             self.name, service.lease_s, service.max_attempts, service.job_max_wall_s
         )
+        if job is not None:
+            with self._in_flight_lock:
+                self.in_flight[job.id] = job
+        return job
+
+    def run_once(self) -> bool:
+        """Claim and run one job in this thread; False when the queue had none."""
+        job = self.claim_next()
         if job is None:
             return False
-        self.current = job
+        self.run_claimed(job)
+        return True
+
+    def run_claimed(self, job: JobRecord) -> None:
+        """Run a job this worker claimed, then forget it."""
         try:
             self.execute(job)
         finally:
-            self.current = None
-        return True
+            with self._in_flight_lock:
+                self.in_flight.pop(job.id, None)
 
     def run_forever(self, stop: threading.Event | None = None) -> None:
-        """Run jobs until ``stop`` is set, polling every ``poll_interval_s`` when idle."""
+        """Run up to ``jobs_per_worker`` jobs at once until ``stop`` is set; on Ctrl-C or
+        SIGTERM hand every running job back to the queue and re-raise."""
         stop = stop or threading.Event()
         warm_up()
-        log.info("worker %s watching %s", self.name, self.paths.database)
-        while not stop.is_set():
-            if not self.run_once():
-                stop.wait(self.service.poll_interval_s)
+        slots = self.service.jobs_per_worker
+        log.info("worker %s (%d jobs at once) watching %s", self.name, slots, self.paths.database)
+        pool = ThreadPoolExecutor(slots, thread_name_prefix=f"job-{self.name}")
+        running: set[Future[None]] = set()
+        try:
+            while not stop.is_set():
+                running = self._fill(pool, running, slots, stop)
+        except KeyboardInterrupt:
+            self.release_all("worker stopped")
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        wait(running)
+        pool.shutdown()
+
+    def _fill(
+        self,
+        pool: ThreadPoolExecutor,
+        running: set[Future[None]],
+        slots: int,
+        stop: threading.Event,
+    ) -> set[Future[None]]:
+        """Wait for a free slot, claim a job into it; idle for ``poll_interval_s`` if none."""
+        poll = self.service.poll_interval_s
+        if len(running) >= slots:
+            done, _ = wait(running, timeout=poll, return_when=FIRST_COMPLETED)
+            return running - done
+        job = self.claim_next()
+        if job is None:
+            stop.wait(poll)
+            return {f for f in running if not f.done()}
+        return {*running, pool.submit(self.run_claimed, job)}
+
+    def release_all(self, note: str) -> None:
+        """Hand every job this worker runs back to the queue (conditional on each claim)."""
+        with self._in_flight_lock:
+            jobs = list(self.in_flight.values())
+        for job in jobs:
+            assert job.claim is not None
+            self.store.release(job.id, job.claim, note)
 
     def execute(self, job: JobRecord) -> None:
         """Run ``job`` under a lease and record its outcome once, conditional on the claim."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -128,13 +129,44 @@ def _common_prefix(a: str, b: str) -> int:
 
 
 @dataclass
+class RateLimitStorm:
+    """Answer 429 (with ``Retry-After: retry_after_s``, or none) to every request for
+    ``duration_s`` from the first request; count what was refused and what went through."""
+
+    duration_s: float
+    retry_after_s: float | None = 1.0
+    refused: int = 0
+    served: int = 0
+    _started: float | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def refuse(self) -> bool:
+        """Whether this request gets a 429."""
+        with self._lock:
+            now = time.monotonic()
+            if self._started is None:
+                self._started = now
+            if now - self._started < self.duration_s:
+                self.refused += 1
+                return True
+            self.served += 1
+            return False
+
+
+@dataclass
 class ProviderFakes:
-    """The running fakes: base URLs, model strings, requests received, settings overrides."""
+    """The running fakes: base URLs, model strings, requests received, settings overrides.
+
+    ``latency_s`` delays every answer (a provider's real latency, for the benchmarks);
+    ``storm`` answers 429 for a while.
+    """
 
     responder: Responder
     cache: PromptCache
     base: str = ""
     requests: list[Received] = field(default_factory=list)
+    latency_s: float = 0.0
+    storm: RateLimitStorm | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def url(self, provider: Provider) -> str:
@@ -346,6 +378,11 @@ def _handler(fakes: ProviderFakes) -> type[BaseHTTPRequestHandler]:
             provider = _provider_of(path)
             if provider is not None:
                 fakes.record(Received(provider, path, dict(self.headers), body))
+            if fakes.latency_s:
+                time.sleep(fakes.latency_s)
+            if fakes.storm is not None and fakes.storm.refuse():
+                self._send_rate_limited(fakes.storm.retry_after_s)
+                return
             try:
                 payload = answer(fakes, path, body)
             except Exception as exc:  # a responder bug: say so to the client and the test
@@ -356,24 +393,40 @@ def _handler(fakes: ProviderFakes) -> type[BaseHTTPRequestHandler]:
                 return
             self._send(200, payload)
 
-        def _send(self, status: int, payload: dict[str, Any]) -> None:
+        def _send(
+            self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+        ) -> None:
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
+
+        def _send_rate_limited(self, retry_after_s: float | None) -> None:
+            error = {"message": "Rate limit reached", "type": "requests", "code": "rate_limit"}
+            headers = {} if retry_after_s is None else {"Retry-After": f"{retry_after_s:g}"}
+            self._send(429, {"error": error}, headers)
 
     return Handler
 
 
 @contextmanager
 def serve_provider_fakes(
-    responder: Responder | None = None, *, min_cache_tokens: int = MIN_CACHE_TOKENS
+    responder: Responder | None = None,
+    *,
+    min_cache_tokens: int = MIN_CACHE_TOKENS,
+    latency_s: float = 0.0,
+    storm: RateLimitStorm | None = None,
 ) -> Iterator[ProviderFakes]:
     """Serve the three fakes on a free loopback port for the duration of the block."""
     fakes = ProviderFakes(
-        responder=responder or GPT4oResponder(), cache=PromptCache(min_cache_tokens)
+        responder=responder or GPT4oResponder(),
+        cache=PromptCache(min_cache_tokens),
+        latency_s=latency_s,
+        storm=storm,
     )
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fakes))
     server.daemon_threads = True

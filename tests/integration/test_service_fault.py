@@ -135,3 +135,60 @@ def test_sigterm_hands_the_job_back_and_the_next_worker_finishes_it(
         "claimed",
         "completed",
     ]
+
+
+def test_sigkill_with_n_jobs_in_flight_resumes_each_and_completes_it_once(
+    server: LiveServer,
+    pdf_fixtures: PdfFixtures,
+    tmp_path: Path,
+    procs: list[subprocess.Popen[bytes]],
+) -> None:
+    config = service_config(tmp_path, cache=True, max_concurrent_jobs=10, jobs_per_worker=3)
+    papers = [pdf_fixtures.clean, pdf_fixtures.injected, pdf_fixtures.many_pages]
+    with server.client() as client:
+        ids = [
+            submit_pdf(client, pdf, num_reviewers=2, num_reflections=1).json()["id"]
+            for pdf in papers
+        ]
+    doomed = spawn_worker(config, tmp_path, delay_s=0.5, name="wide-doomed")
+    procs.append(doomed)
+    for job_id in ids:  # all three under way in the one process at once
+        _wait_row(server.store, job_id, lambda j: j.status == "running" and bool(j.progress))
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait()
+    stale = [job_row(server.store, i) for i in ids]
+    assert {(j.status, j.worker, j.completions) for j in stale} == {("running", "wide-doomed", 0)}
+
+    procs.append(spawn_worker(config, tmp_path, name="wide-rescuer"))
+    jobs = [_wait_row(server.store, i, lambda j: j.status in ("done", "failed")) for i in ids]
+
+    assert [j.status for j in jobs] == ["done"] * 3, [j.error for j in jobs]
+    assert [(j.completions, j.attempts, j.worker) for j in jobs] == [(1, 2, "wide-rescuer")] * 3
+    for job_id in ids:
+        events = [e.event for e in server.store.log(job_id)]
+        assert events == ["queued", "claimed", "worker_gone", "claimed", "completed"]
+    # "resumed" is not asserted: a job killed before its first checkpoint starts over.
+
+
+def test_sigterm_hands_every_job_in_flight_back(
+    server: LiveServer,
+    pdf_fixtures: PdfFixtures,
+    tmp_path: Path,
+    procs: list[subprocess.Popen[bytes]],
+) -> None:
+    config = service_config(tmp_path, cache=True, max_concurrent_jobs=10, jobs_per_worker=2)
+    with server.client() as client:
+        ids = [
+            submit_pdf(client, pdf, num_reviewers=1).json()["id"]
+            for pdf in (pdf_fixtures.clean, pdf_fixtures.injected)
+        ]
+    leaving = spawn_worker(config, tmp_path, delay_s=1.0, name="wide-leaving")
+    procs.append(leaving)
+    for job_id in ids:
+        _wait_row(server.store, job_id, lambda j: j.status == "running")
+    leaving.send_signal(signal.SIGTERM)
+    assert leaving.wait(timeout=30) == 0
+    for job_id in ids:
+        released = job_row(server.store, job_id)
+        assert released.status == "queued" and released.claim is None
+        assert [e.event for e in server.store.log(job_id)][-1] == "released"

@@ -17,7 +17,9 @@ from gateway.errors import (
     RetriesExhaustedError,
     UnknownModelError,
 )
+from gateway.ratelimit import ModelGates
 from gateway.retry import RetryPolicy
+from tests.clock import ManualClock
 from tests.fakes import Behaviour, FakeOpenAI
 
 SettingsFactory = Callable[..., Settings]
@@ -51,16 +53,29 @@ def test_plain_call_records_usage(make_settings: SettingsFactory, fake_openai: F
     assert fake_openai.requests[0]["messages"][-1]["content"] == "Say hello."
 
 
-def test_retry_then_success_on_429(make_settings: SettingsFactory, fake_openai: FakeOpenAI) -> None:
+def test_429s_are_waited_out_at_the_models_gate(
+    make_settings: SettingsFactory, fake_openai: FakeOpenAI
+) -> None:
     fake_openai.script = [
         Behaviour(kind="status", status=429),
         Behaviour(kind="status", status=429),
     ]
+    clock = ManualClock()
+    gate_waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        gate_waits.append(seconds)
+        clock.now += seconds
+
     gw, waits = _gateway(make_settings, fake_openai)
+    gw.gates = ModelGates(clock=clock, sleep=sleep)
     assert gw.complete(ASK, role="writer") == "hello"
     assert len(fake_openai.requests) == 3  # litellm and openai made no retries of their own
-    assert len(waits) == 2 and 0 <= waits[0] <= 0.5 and 0 <= waits[1] <= 1.0
-    assert gw.ledger.entries[0].attempts == 3
+    assert waits == []  # not the retry policy: the gate's backoff (1 s, then 2 s, jittered)
+    assert len(gate_waits) == 2 and 1.0 <= gate_waits[0] <= 1.1 and 2.0 <= gate_waits[1] <= 2.2
+    (entry,) = gw.ledger.entries
+    assert (entry.attempts, entry.rate_limited) == (1, 2)
+    assert entry.backoff_wait_s == pytest.approx(sum(gate_waits))
 
 
 def test_retry_then_success_on_dropped_connection(
