@@ -120,6 +120,18 @@ class OutputProfile(BaseModel):
         ge=2,
         description="Runs in the coder's results table (the baseline and the latest); None: all.",
     )
+    # The gym's tool-using agent (scientist.gym.agent).
+    agent_history_steps: int = Field(
+        ge=1, description="Latest (action, observation) pairs a gym agent is shown each turn."
+    )
+    agent_observation_chars: int = Field(
+        ge=200, description="Characters of each earlier observation shown to a gym agent."
+    )
+    agent_thought_chars: int = Field(ge=50, description="Longest thought in a gym agent's reply.")
+    agent_max_tokens: int = Field(ge=64, description="Cap on generated tokens per gym action.")
+    agent_memory_notes: int = Field(
+        ge=1, description="Notes a gym agent's memory shows it each turn (most similar first)."
+    )
 
 
 # Today's bounds: replies of the 135M model under a JSON grammar fit its 8k context.
@@ -153,6 +165,11 @@ COMPACT_PROFILE: dict[str, Any] = {
     "citation_max_tokens": 600,
     "coder_max_tokens": 1024,
     "coder_table_runs": 4,
+    "agent_history_steps": 3,
+    "agent_observation_chars": 1500,
+    "agent_thought_chars": 300,
+    "agent_max_tokens": 700,
+    "agent_memory_notes": 2,
 }
 
 # Guard rails only: GPT-4o's 500 stored ICLR reviews peak at 18 items and 797-character
@@ -188,6 +205,11 @@ FULL_PROFILE: dict[str, Any] = {
     "citation_max_tokens": 2048,
     "coder_max_tokens": 8192,
     "coder_table_runs": None,
+    "agent_history_steps": 12,
+    "agent_observation_chars": 8000,
+    "agent_thought_chars": 4000,
+    "agent_max_tokens": 4096,
+    "agent_memory_notes": 5,
 }
 DEFAULTS: dict[ProfileName, dict[str, Any]] = {"compact": COMPACT_PROFILE, "full": FULL_PROFILE}
 

@@ -22,6 +22,7 @@ from core.cli_support import (
 )
 from core.report import summary_table
 from gateway.errors import AutoscholarError
+from scientist.cli import bench as bench_cli
 from scientist.cli import experiments as experiments_cli
 from scientist.cli import ideas as ideas_cli
 from scientist.cli import literature as literature_cli
@@ -92,7 +93,15 @@ def _serve_command() -> None:
     app.command(name="serve")(serve_command)
 
 
-for _stage in (ideas_cli, literature_cli, experiments_cli, writeup_cli, pipeline_cli, report_cli):
+for _stage in (
+    ideas_cli,
+    literature_cli,
+    experiments_cli,
+    writeup_cli,
+    pipeline_cli,
+    report_cli,
+    bench_cli,
+):
     _stage.register(app)
 _serve_command()
 
