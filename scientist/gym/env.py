@@ -165,6 +165,8 @@ class ResearchEnv(gymnasium.Env[str, str]):
         else:
             episode.truncation = self._budget_spent(episode)
         observation = outcome.observation
+        if self._should_auto_submit(episode):
+            observation += "\n\n" + self._auto_submit(episode)
         if episode.truncation is not None:
             observation += f"\n\n[The episode is over: {episode.truncation}.]"
         if episode.over:
@@ -286,6 +288,27 @@ class ResearchEnv(gymnasium.Env[str, str]):
             next_run=episode.next_run_name,
             command_timeout_s=max(1.0, min(self.limits.command_timeout_s, left)),
         )
+
+    def _should_auto_submit(self, episode: Episode) -> bool:
+        """A budget other than the wall clock ran out before the agent submitted."""
+        reason = episode.truncation
+        return (
+            self.limits.auto_submit
+            and reason is not None
+            and not episode.submitted
+            and "wall-clock" not in reason
+        )
+
+    def _auto_submit(self, episode: Episode) -> str:
+        """Submit the workspace as the agent left it; what that run printed, for the agent."""
+        outcome = commands.run(
+            parse_action({"command": "submit"}, ACTION_MAX_CHARS), self._context(episode)
+        )
+        if outcome.metric is not None:
+            episode.attempts.append(outcome.metric)
+        episode.submitted, episode.submission = True, outcome.metric
+        episode.auto_submitted = True
+        return f"[Submitted automatically: {episode.truncation}.]\n{outcome.observation}"
 
     def _budget_spent(self, episode: Episode) -> str | None:
         """Which budget has run out, if one has."""
@@ -422,7 +445,8 @@ def _status(episode: Episode, failure: str | None) -> tuple[EpisodeStatus, str |
         return "failed", failure
     if episode.submitted:
         no_metric = "the submitted code produced no valid metric"
-        return "submitted", None if episode.submission is not None else no_metric
+        auto = f"submitted automatically: {episode.truncation}" if episode.auto_submitted else None
+        return "submitted", auto if episode.submission is not None else no_metric
     if episode.truncation is not None:
         return "truncated", episode.truncation
     return "truncated", "the agent stopped before submitting"

@@ -53,6 +53,7 @@ class Episode:
     attempts: list[float] = field(default_factory=list)
     submission: float | None = None
     submitted: bool = False
+    auto_submitted: bool = False
     truncation: str | None = None
     ended_at: float | None = None
     reported: Spend = field(default_factory=Spend)

@@ -31,3 +31,8 @@ class EpisodeLimits(BaseModel):
     excerpt_chars: int = Field(
         2000, ge=0, description="Characters of each observation kept in the trajectory."
     )
+    auto_submit: bool = Field(
+        True,
+        description="When the step, token or cost budget runs out before a submit, submit the "
+        "workspace as it is (as MLGym does); not after the wall-clock budget.",
+    )

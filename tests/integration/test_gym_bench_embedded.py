@@ -40,9 +40,9 @@ def test_one_embedded_episode_on_digits(
     outcome = run_bench(config, settings, tmp_path / "bench", agent_factory(settings), gateway)
 
     (result,) = outcome.results
-    assert result.status in ("submitted", "truncated"), result.reason
+    # The agent submits, or the env submits the workspace when a step or token budget runs out.
+    assert result.status == "submitted", result.reason
     assert 1 <= result.steps <= MAX_STEPS
-    assert result.status == "submitted" or result.reason is not None
     steps = read_trajectory(Path(result.trajectory))
     assert len(steps) == result.steps
     assert steps[-1].terminated or steps[-1].truncated

@@ -74,6 +74,7 @@ def make_env(settings: Settings, tmp_path: Path) -> Callable[..., ResearchEnv]:
     runner = SandboxRunner(SandboxLimits(timeout_s=60, memory_mb=4096, cpus=1), isolation=ISOLATION)
 
     def build(**limits: Any) -> ResearchEnv:
+        limits.setdefault("auto_submit", False)  # these tests look at the agent's own moves
         ledger = Ledger()
         return ResearchEnv(
             template,

@@ -602,7 +602,7 @@ def test_a_submission_that_fails_has_no_metric(env: ResearchEnv) -> None:
 
 
 def test_the_step_budget_truncates(settings: Settings, toy: Path) -> None:
-    env = toy_env(settings, toy, limits={"max_steps": 3})
+    env = toy_env(settings, toy, limits={"max_steps": 3, "auto_submit": False})
     env.reset()
     assert act(env, command="open", path="value.txt")[3] is False
     assert env.step("oops")[3] is False
@@ -614,6 +614,21 @@ def test_the_step_budget_truncates(settings: Settings, toy: Path) -> None:
     assert result.reason == "the step budget (3 steps) is spent"
     with pytest.raises(EpisodeStateError):
         act(env, command="open", path="value.txt")
+
+
+def test_at_the_step_budget_the_workspace_is_submitted_as_it_is(
+    settings: Settings, toy: Path
+) -> None:
+    env = toy_env(settings, toy, limits={"max_steps": 2})
+    env.reset()
+    act(env, command="create", path="value.txt", text="0.75\n")
+    observation, reward, terminated, truncated, _ = act(env, command="open", path="value.txt")
+    assert truncated and not terminated and reward == 0.0
+    assert "[Submitted automatically: the step budget (2 steps) is spent.]" in observation
+    result = env.episode_result("m")
+    assert result.status == "submitted" and result.submission == pytest.approx(0.75)
+    assert result.best_attempt == pytest.approx(0.75) and result.steps == 2
+    assert result.reason == "submitted automatically: the step budget (2 steps) is spent"
 
 
 def test_the_wall_clock_budget_truncates_and_bounds_commands(settings: Settings, toy: Path) -> None:
