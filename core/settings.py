@@ -299,6 +299,35 @@ class ServiceSettings(_Strict):
         "with Retry-After. Reading status and results is not limited.",
     )
     max_concurrent_jobs: int = Field(4, ge=1, description="Unfinished jobs per token.")
+    max_queued_jobs: int | None = Field(
+        None,
+        ge=1,
+        description="Queued jobs (all users) at which a new submission gets HTTP 429 with "
+        "Retry-After, before its upload is read; None: no limit.",
+    )
+    max_batch_files: int = Field(
+        50,
+        ge=1,
+        le=1000,
+        description="PDFs in one POST /v1/reviews:batch; more get HTTP 400 too_many_files "
+        "before any is stored. Each file is then checked and queued as one review job.",
+    )
+    max_batch_mb: float = Field(
+        300.0,
+        gt=0,
+        description="Largest POST /v1/reviews:batch body (all its PDFs together); a larger "
+        "one gets HTTP 413 before more than this is read. Each PDF is also held to "
+        "max_upload_mb.",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token GET /metrics requires (Prometheus: authorization.credentials)"
+        "; None: /metrics is open like /healthz (aggregates only: no users, job ids or files).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Worker log lines: text, or json (one object per line with the job id).",
+    )
     data_dir: Path | None = Field(
         None,
         description="The job database, uploads, results and graph checkpoints; "
@@ -410,6 +439,59 @@ class PipelineSettings(_Strict):
     )
 
 
+class ClusterSettings(_Strict):
+    """Batch runs and the service's run jobs on a Ray cluster (``--executor ray``)."""
+
+    address: str | None = Field(
+        None,
+        description="Ray cluster to join: 'auto' (the one `ray start` made on this machine), "
+        "the head's 'HOST:PORT', or 'ray://HOST:10001' (Ray Client); None starts a private "
+        "Ray instance on this machine.",
+    )
+    num_cpus: float = Field(
+        1.0, gt=0, description="CPUs reserved per paper run (one Ray task each)."
+    )
+    num_gpus: float = Field(
+        0.0, ge=0, description="GPUs reserved per paper run (a template's resources.json wins)."
+    )
+    memory_mb: int | None = Field(
+        None,
+        ge=1,
+        description="Memory reserved per paper run when Ray places it (a reservation, not a "
+        "limit); None reserves none.",
+    )
+    artefacts: Literal["shared", "transfer"] = Field(
+        "shared",
+        description="shared: runs_dir is on storage every node mounts at the same path; "
+        "transfer: each run works in scratch_dir on its node and its folder is sent back "
+        "(tar.gz through Ray's object store) and unpacked on the machine that started it.",
+    )
+    scratch_dir: Path | None = Field(
+        None,
+        description="Where a transfer-mode run works on its node (None: the node's temp "
+        "folder/autoscholar-runs); a retry on the same node resumes from it.",
+    )
+    max_retries: int = Field(
+        3,
+        ge=0,
+        description="Retries of a run whose worker process or node died; each resumes from "
+        "the run's checkpoints (a run that fails on its own is never retried).",
+    )
+    local_cpus: int | None = Field(
+        None, ge=1, description="CPUs of the private instance (address None); None: all."
+    )
+    embedded_per_node: bool = Field(
+        True,
+        description="One embedded model server per node, shared by every run on it (a "
+        "detached Ray actor); false: one per Ray worker process.",
+    )
+    service_runs: bool = Field(
+        False,
+        description="`scientist serve`: send run jobs to the Ray cluster at address (review "
+        "jobs stay in the local workers).",
+    )
+
+
 _PRESET_DATA: ContextVar[dict[str, Any] | None] = ContextVar("preset_data", default=None)
 
 
@@ -459,6 +541,9 @@ class Settings(BaseSettings):
         default_factory=PipelineSettings, description="The paper pipeline around the stages."
     )
     service: ServiceSettings = Field(default_factory=ServiceSettings, description="Service.")
+    cluster: ClusterSettings = Field(
+        default_factory=ClusterSettings, description="Batch runs and run jobs on a Ray cluster."
+    )
     profiles: ProfileSettings = Field(
         default_factory=ProfileSettings,
         description="Output profiles (compact, full): reply sizes, output caps and prompt "

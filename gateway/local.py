@@ -209,3 +209,31 @@ def shared_server(settings: LocalModelSettings, data_dir: Path) -> LocalServer:
         if key not in _SERVERS:
             _SERVERS[key] = LocalServer(settings, data_dir)
         return _SERVERS[key]
+
+
+class RemoteServer(LocalServer):
+    """An embedded server that another process runs (on a Ray cluster, the one server of
+    this node): this process asks ``resolve`` for its URL and never starts or stops it."""
+
+    def __init__(
+        self, settings: LocalModelSettings, data_dir: Path, resolve: Callable[[], str]
+    ) -> None:
+        super().__init__(settings, data_dir)
+        self._resolve = resolve
+
+    def base_url(self) -> str:
+        """The other process's server URL (it starts the server when it has none)."""
+        return self._resolve()
+
+    def stop(self) -> None:
+        """Not ours to stop."""
+
+
+def use_remote_server(
+    settings: LocalModelSettings, data_dir: Path, resolve: Callable[[], str]
+) -> None:
+    """From now on ``shared_server(settings, data_dir)`` in this process is the server at
+    ``resolve()`` (the gateway and Aider both find the embedded model there)."""
+    server = RemoteServer(settings, data_dir, resolve)
+    with _SERVERS_LOCK:
+        _SERVERS[(settings.model_dump_json(), data_dir)] = server

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -22,11 +22,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from core.runstore import RunPaths
 from core.settings import preset_names
 from service import pages
-from service.auth import request_user
+from service.auth import request_user, require_token
+from service.batch import BatchFile, submit_batch
 from service.config import ServiceConfig
 from service.errors import ApiError, not_found
 from service.limits import BodyLimitMiddleware
+from service.metrics import METRICS_MEDIA_TYPE, metrics_registry, render
 from service.models import (
+    BatchAccepted,
+    BatchItem,
     ErrorBody,
     Health,
     JobAccepted,
@@ -55,7 +59,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 # The PDF uploads bound their own bodies (service.max_upload_mb); every other body is
 # bounded by service.max_form_kb before it is read.
-UPLOAD_ROUTES = frozenset({("POST", "/v1/reviews"), ("POST", "/jobs/review")})
+UPLOAD_ROUTES = frozenset(
+    {("POST", "/v1/reviews"), ("POST", "/v1/reviews:batch"), ("POST", "/jobs/review")}
+)
+REVIEW_OPTION_PROPERTIES: dict[str, Any] = {
+    "preset": {"type": "string", "enum": preset_names()},
+    "num_reviewers": {"type": "integer", "minimum": 1, "maximum": 10},
+    "num_reflections": {"type": "integer", "minimum": 0, "maximum": 10},
+}
 REVIEW_FORM_SCHEMA = {
     "requestBody": {
         "required": True,
@@ -66,9 +77,29 @@ REVIEW_FORM_SCHEMA = {
                     "required": ["file"],
                     "properties": {
                         "file": {"type": "string", "format": "binary", "description": "The PDF."},
-                        "preset": {"type": "string", "enum": preset_names()},
-                        "num_reviewers": {"type": "integer", "minimum": 1, "maximum": 10},
-                        "num_reflections": {"type": "integer", "minimum": 0, "maximum": 10},
+                        **REVIEW_OPTION_PROPERTIES,
+                    },
+                }
+            }
+        },
+    }
+}
+
+BATCH_FORM_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["files"],
+                    "properties": {
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "The PDFs, one part each (service.max_batch_files).",
+                        },
+                        **REVIEW_OPTION_PROPERTIES,
                     },
                 }
             }
@@ -148,6 +179,48 @@ api = APIRouter(prefix="/v1", responses=ERRORS)
 async def create_review(request: Request, state: State, user: User) -> JSONResponse:
     """Queue a review of the uploaded PDF (multipart: ``file`` and optional options)."""
     return accepted(await submit_review(request, state, user), state)
+
+
+@api.post(
+    "/reviews:batch",
+    status_code=202,
+    response_model=BatchAccepted,
+    openapi_extra=BATCH_FORM_SCHEMA,
+    summary="Submit several PDFs for review",
+)
+async def create_review_batch(request: Request, state: State, user: User) -> JSONResponse:
+    """Queue one review per uploaded PDF (multipart: ``files`` parts, optional options for
+    all). 202 lists, in upload order, each file's job or its refusal; a Retry-After header
+    comes with refusals for want of room (queue_full, too_many_jobs)."""
+    items = [batch_item(result, state) for result in await submit_batch(request, state, user)]
+    queued = sum(item.status == "queued" for item in items)
+    body = BatchAccepted(accepted=queued, refused=len(items) - queued, items=items)
+    waits = [item.retry_after_s for item in items if item.retry_after_s is not None]
+    headers = {"Retry-After": str(max(waits))} if waits else {}
+    return JSONResponse(body.model_dump(mode="json"), status_code=202, headers=headers)
+
+
+def batch_item(result: BatchFile, state: ServiceState) -> BatchItem:
+    """One file's line of the batch answer."""
+    outcome = result.outcome
+    if isinstance(outcome, ApiError):
+        retry = outcome.headers.get("Retry-After")
+        return BatchItem(
+            index=result.index,
+            file=result.filename,
+            status="refused",
+            http_status=outcome.status,
+            error=outcome.code,
+            detail=outcome.detail,
+            retry_after_s=int(retry) if retry is not None and outcome.status == 429 else None,
+        )
+    return BatchItem(
+        index=result.index,
+        file=result.filename,
+        status="queued",
+        id=outcome.id,
+        links=links(outcome, state.paths),
+    )
 
 
 @api.get("/reviews", response_model=JobList, summary="Your review jobs")
@@ -243,6 +316,23 @@ def healthz(request: Request) -> Health:
     return Health(status="ok", jobs=service_state(request).store.counts())
 
 
+def metrics(request: Request) -> Response:
+    """Prometheus metrics of the whole service (text format), computed from the job store."""
+    return Response(render(request.app.state.metrics), media_type=METRICS_MEDIA_TYPE)
+
+
+def guarded_metrics(
+    request: Request,
+    state: State,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+) -> Response:
+    """Prometheus metrics, for the bearer of service.metrics_token."""
+    token = state.settings.service.metrics_token
+    assert token is not None
+    require_token(request, token, "GET /metrics")
+    return metrics(request)
+
+
 def _error_response(status: int, code: str, detail: str, headers: dict[str, str]) -> JSONResponse:
     body = ErrorBody(error=code, detail=detail).model_dump()
     return JSONResponse(body, status_code=status, headers=headers)
@@ -276,6 +366,26 @@ async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     return _error_response(exc.status_code, codes.get(exc.status_code, "error"), detail, headers)
 
 
+def add_metrics_route(app: FastAPI, service: ServiceState) -> None:
+    """``GET /metrics`` on the app's own registry: open like /healthz (aggregates only, no
+    users, job ids or files; the service binds loopback by default), or, with
+    service.metrics_token set, for its bearer only (and then the schema declares it)."""
+    app.state.metrics = metrics_registry(service.store)
+    guarded = service.settings.service.metrics_token is not None
+    responses: dict[int | str, dict[str, Any]] = {200: {"content": {METRICS_MEDIA_TYPE: {}}}}
+    if guarded:
+        responses[401] = ERRORS[401]
+    app.add_api_route(
+        "/metrics",
+        guarded_metrics if guarded else metrics,
+        methods=["GET"],
+        response_class=Response,
+        tags=["health"],
+        summary="Prometheus metrics",
+        responses=responses,
+    )
+
+
 def create_app(config: ServiceConfig, state: ServiceState | None = None) -> FastAPI:
     """The service's ASGI app for ``config`` (the same one the workers are given)."""
     service = state or ServiceState.build(config)
@@ -302,6 +412,7 @@ def create_app(config: ServiceConfig, state: ServiceState | None = None) -> Fast
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_api_route("/healthz", healthz, methods=["GET"], response_model=Health, tags=["health"])
+    add_metrics_route(app, service)
     app.include_router(api, tags=["api"])
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

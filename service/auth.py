@@ -47,3 +47,13 @@ def request_user(request: Request, tokens: dict[str, SecretStr], *, cookie_ok: b
     if user is None:
         raise unauthorized("Unknown token: check it for typos or ask the operator for a new one.")
     return user
+
+
+def require_token(request: Request, secret: SecretStr, what: str) -> None:
+    """A 401 ApiError unless the request's bearer token is ``secret``."""
+    token = bearer_token(request)
+    if token is None or user_for_token(token, {what: secret}) is None:
+        raise unauthorized(
+            f"{what} needs 'Authorization: Bearer <token>' with the token set in "
+            "service.metrics_token (Prometheus: authorization.credentials)."
+        )

@@ -56,3 +56,14 @@ class JobCancelledError(AutoscholarError):
 
 class ClaimLostError(AutoscholarError):
     """Another worker holds this job now (our lease ran out); stop without recording."""
+
+
+class QueueFullError(AutoscholarError):
+    """The queue holds service.max_queued_jobs jobs; new ones wait until it drains."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"The queue is full ({limit} jobs waiting, service.max_queued_jobs); nothing was "
+            "stored. Submit again after Retry-After seconds."
+        )
+        self.limit = limit

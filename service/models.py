@@ -76,6 +76,32 @@ class JobAccepted(BaseModel):
     links: JobLinks
 
 
+class BatchItem(BaseModel):
+    """One file of ``POST /v1/reviews:batch``: its job, or why it was refused."""
+
+    index: int = Field(description="The file's position among the batch's 'files' parts.")
+    file: str = Field(description="The uploaded file name.")
+    status: Literal["queued", "refused"]
+    id: str | None = Field(None, description="The review job, when queued.")
+    links: JobLinks | None = None
+    http_status: int | None = Field(
+        None, description="When refused: what POST /v1/reviews would have answered for it."
+    )
+    error: str | None = Field(None, description="When refused: the code, e.g. not_a_pdf.")
+    detail: str | None = Field(None, description="When refused: what was wrong, what to do.")
+    retry_after_s: int | None = Field(
+        None, description="When refused for room (queue_full, too_many_jobs): when to retry."
+    )
+
+
+class BatchAccepted(BaseModel):
+    """``202`` for a batch: per file, in upload order, its queued job or its refusal."""
+
+    accepted: int = Field(description="Files queued as review jobs.")
+    refused: int = Field(description="Files refused; each item says why.")
+    items: list[BatchItem]
+
+
 class JobSummary(BaseModel):
     """One line of a job list."""
 

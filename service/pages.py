@@ -72,7 +72,7 @@ def render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
 
 def wants_html(request: Request) -> bool:
     """Whether the request is for a web page (not the JSON API)."""
-    return not request.url.path.startswith(("/v1/", "/healthz", "/docs", "/openapi"))
+    return not request.url.path.startswith(("/v1/", "/healthz", "/metrics", "/docs", "/openapi"))
 
 
 def login_redirect(request: Request) -> RedirectResponse:

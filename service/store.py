@@ -26,8 +26,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from core.clock import Clock
-from service.errors import JobLimitError, JobStoreError
+from service.errors import JobLimitError, JobStoreError, QueueFullError
 from service.models import JobKind, JobStatus
+from service.usage import ModelUsage
 
 UNFINISHED: tuple[JobStatus, ...] = ("queued", "running")
 _SCHEMA = """
@@ -65,6 +66,33 @@ CREATE TABLE IF NOT EXISTS job_log (
     note TEXT
 );
 CREATE INDEX IF NOT EXISTS job_log_by_job ON job_log (job_id, seq);
+CREATE TABLE IF NOT EXISTS job_usage (
+    job_id TEXT NOT NULL,
+    model TEXT NOT NULL,
+    calls INTEGER NOT NULL,
+    cache_hits INTEGER NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    cost_usd REAL NOT NULL,
+    rate_limited INTEGER NOT NULL,
+    backoff_wait_s REAL NOT NULL,
+    PRIMARY KEY (job_id, model)
+);
+"""
+USAGE_COLUMNS = tuple(ModelUsage.model_fields)
+# The claimable job of the owner with the fewest running jobs, oldest first: one user's
+# thousands of queued jobs do not starve another user's one. (Per-owner running counts are
+# grouped once, not counted per candidate row.)
+_NEXT_CLAIMABLE = """
+WITH claimable AS (
+    SELECT id, owner, created_at, rowid AS seq FROM jobs
+    WHERE status = 'queued' OR (status = 'running' AND lease_until < :now)
+), busy AS (
+    SELECT owner, COUNT(*) AS running FROM jobs
+    WHERE status = 'running' AND lease_until >= :now GROUP BY owner
+)
+SELECT c.id FROM claimable AS c LEFT JOIN busy AS b ON b.owner = c.owner
+ORDER BY COALESCE(b.running, 0), c.created_at, c.seq LIMIT 1
 """
 
 
@@ -195,13 +223,17 @@ class JobStore:
         *,
         job_id: str | None = None,
         max_unfinished: int | None = None,
+        max_queued: int | None = None,
     ) -> JobRecord:
-        """Queue a job; with ``max_unfinished``, refuse (JobLimitError) when the owner is full."""
+        """Queue a job; with ``max_unfinished``, refuse (JobLimitError) when the owner is full;
+        with ``max_queued``, refuse (QueueFullError) when the queue is."""
         job_id = job_id or new_job_id()
         now = self.clock()
         with self._write() as conn:
             if max_unfinished is not None and self._unfinished(conn, owner) >= max_unfinished:
                 raise JobLimitError(owner, max_unfinished)
+            if max_queued is not None and self._queued(conn) >= max_queued:
+                raise QueueFullError(max_queued)
             conn.execute(
                 "INSERT INTO jobs (id, kind, owner, status, params, created_at, updated_at) "
                 "VALUES (?, ?, ?, 'queued', ?, ?, ?)",
@@ -219,6 +251,16 @@ class JobStore:
             (owner,),
         ).fetchone()
         return int(row[0])
+
+    @staticmethod
+    def _queued(conn: sqlite3.Connection) -> int:
+        row = conn.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()
+        return int(row[0])
+
+    def queued(self) -> int:
+        """How many jobs wait in the queue (every user's)."""
+        with self._connect() as conn:
+            return self._queued(conn)
 
     def unfinished(self, owner: str) -> int:
         """How many of ``owner``'s jobs are queued or running."""
@@ -266,6 +308,45 @@ class JobStore:
             rows = conn.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall()
         return {r[0]: int(r[1]) for r in rows}
 
+    def counts_by_kind(self) -> dict[tuple[str, str], int]:
+        """Jobs per (kind, status)."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT kind, status, COUNT(*) FROM jobs GROUP BY kind, status"
+            ).fetchall()
+        return {(r[0], r[1]): int(r[2]) for r in rows}
+
+    def latency_histogram(self, kind: JobKind, bounds: list[float]) -> tuple[list[int], int, float]:
+        """Done jobs of ``kind`` by seconds from submission to completion: the count at or
+        under each bound (cumulative), the count and the sum of all."""
+        buckets = ", ".join("COALESCE(SUM(d <= ?), 0)" for _ in bounds)
+        with self._connect() as conn:
+            row = conn.execute(
+                f"SELECT COUNT(*), COALESCE(SUM(d), 0.0){', ' if bounds else ''}{buckets} FROM "
+                "(SELECT finished_at - created_at AS d FROM jobs "
+                "WHERE kind = ? AND status = 'done')",
+                [*bounds, kind],
+            ).fetchone()
+        return [int(v) for v in row[2:]], int(row[0]), float(row[1])
+
+    def usage_totals(self) -> list[ModelUsage]:
+        """Every finished job's provider usage, summed per model."""
+        sums = ", ".join(f"SUM({c})" for c in USAGE_COLUMNS[1:])
+        with self._connect() as conn:
+            rows = conn.execute(
+                f"SELECT model, {sums} FROM job_usage GROUP BY model ORDER BY model"
+            ).fetchall()
+        return [ModelUsage.model_validate(dict(zip(USAGE_COLUMNS, r, strict=True))) for r in rows]
+
+    def usage_of(self, job_id: str) -> list[ModelUsage]:
+        """One job's stored usage per model."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(USAGE_COLUMNS)} FROM job_usage WHERE job_id = ? ORDER BY model",
+                (job_id,),
+            ).fetchall()
+        return [ModelUsage.model_validate(dict(r)) for r in rows]
+
     def log(self, job_id: str) -> list[LogEntry]:
         """Every transition of one job, oldest first."""
         with self._connect() as conn:
@@ -280,11 +361,12 @@ class JobStore:
     def claim(
         self, worker: str, lease_s: float, max_attempts: int, max_wall_s: float | None = None
     ) -> JobRecord | None:
-        """Atomically take the oldest claimable job, or None when there is none.
+        """Atomically take the next claimable job, or None when there is none.
 
-        Claimable: queued, or running with an expired lease. A job that was already claimed
-        ``max_attempts`` times, or that first started more than ``max_wall_s`` ago, fails
-        here instead of running again.
+        Claimable: queued, or running with an expired lease. Next: the oldest job of the
+        owner with the fewest running jobs (fair share between users). A job that was already
+        claimed ``max_attempts`` times, or that first started more than ``max_wall_s`` ago,
+        fails here instead of running again.
         """
         now = self.clock()
         with self._write() as conn:
@@ -295,10 +377,7 @@ class JobStore:
                 "UPDATE jobs SET status = 'running', claim = :claim, worker = :worker, "
                 "worker_pid = :pid, worker_host = :host, lease_until = :until, "
                 "attempts = attempts + 1, started_at = COALESCE(started_at, :now), "
-                "updated_at = :now "
-                "WHERE id = (SELECT id FROM jobs WHERE status = 'queued' "
-                "OR (status = 'running' AND lease_until < :now) ORDER BY created_at LIMIT 1) "
-                "RETURNING *",
+                f"updated_at = :now WHERE id = ({_NEXT_CLAIMABLE}) RETURNING *",
                 {
                     "claim": uuid.uuid4().hex,
                     "worker": worker,
@@ -403,8 +482,10 @@ class JobStore:
         *,
         result: dict[str, Any] | None = None,
         error: str | None = None,
+        usage: list[ModelUsage] | None = None,
     ) -> bool:
-        """Record the outcome once, only while the claim holds; False when it was lost."""
+        """Record the outcome (and the job's ``usage``) once, only while the claim holds;
+        False when it was lost."""
         now = self.clock()
         done = 1 if status == "done" else 0
         with self._write() as conn:
@@ -425,7 +506,17 @@ class JobStore:
             ).rowcount
             if changed:
                 self._log(conn, job_id, now, "completed" if done else status, None, error or "")
+                self._record_usage(conn, job_id, usage or [])
         return bool(changed)
+
+    @staticmethod
+    def _record_usage(conn: sqlite3.Connection, job_id: str, usage: list[ModelUsage]) -> None:
+        marks = ", ".join("?" * (len(USAGE_COLUMNS) + 1))
+        conn.executemany(
+            f"INSERT OR REPLACE INTO job_usage (job_id, {', '.join(USAGE_COLUMNS)}) "
+            f"VALUES ({marks})",
+            [(job_id, *row.model_dump().values()) for row in usage],
+        )
 
     def release(self, job_id: str, claim: str, note: str) -> bool:
         """Put a running job back in the queue (worker shutting down, retryable error)."""

@@ -30,7 +30,7 @@ from reviewer.review.errors import (
 )
 from scientist.ideas.template import shipped_templates
 from service.config import ServiceConfig, ServicePaths, service_paths
-from service.errors import ApiError, JobLimitError
+from service.errors import ApiError, JobLimitError, QueueFullError
 from service.limits import (
     MULTIPART_OVERHEAD,
     FormLimits,
@@ -46,6 +46,9 @@ from service.store import JobRecord, JobStore, new_job_id
 
 PDF_TYPES = {"application/pdf", "application/x-pdf", "application/octet-stream", ""}
 COPY_CHUNK = 1024 * 1024
+# A full queue drains at the workers' pace (minutes per job with a real model): clients
+# come back in half a minute rather than hammer the API.
+QUEUE_FULL_RETRY_AFTER_S = 30
 
 
 @dataclass
@@ -87,11 +90,15 @@ def upload_limit_mb(settings: Settings) -> float:
 
 
 def admit(state: ServiceState, user: str) -> None:
-    """Rate limit and the unfinished-jobs limit, checked before any upload is read."""
+    """Rate limit, the unfinished-jobs limit and the queue limit, checked before any upload
+    is read."""
     state.limiter.check(user)
     limit = state.settings.service.max_concurrent_jobs
     if state.store.unfinished(user) >= limit:
         raise job_limit(JobLimitError(user, limit))
+    max_queued = state.settings.service.max_queued_jobs
+    if max_queued is not None and state.store.queued() >= max_queued:
+        raise queue_full(QueueFullError(max_queued))
 
 
 def job_limit(exc: JobLimitError) -> ApiError:
@@ -99,10 +106,16 @@ def job_limit(exc: JobLimitError) -> ApiError:
     return ApiError(429, "too_many_jobs", str(exc), headers={"Retry-After": "30"})
 
 
+def queue_full(exc: QueueFullError) -> ApiError:
+    """429 while the queue holds service.max_queued_jobs jobs."""
+    headers = {"Retry-After": str(QUEUE_FULL_RETRY_AFTER_S)}
+    return ApiError(429, "queue_full", str(exc), headers=headers)
+
+
 def queue_job(
     state: ServiceState, kind: JobKind, user: str, params: dict[str, Any], job_id: str
 ) -> JobRecord:
-    """Insert the job, re-checking the unfinished-jobs limit atomically."""
+    """Insert the job, re-checking the unfinished-jobs and queue limits atomically."""
     try:
         return state.store.create(
             kind,
@@ -110,9 +123,12 @@ def queue_job(
             params,
             job_id=job_id,
             max_unfinished=state.settings.service.max_concurrent_jobs,
+            max_queued=state.settings.service.max_queued_jobs,
         )
     except JobLimitError as exc:
         raise job_limit(exc) from exc
+    except QueueFullError as exc:
+        raise queue_full(exc) from exc
 
 
 def job_settings(state: ServiceState, preset: str | None, overrides: dict[str, Any]) -> Settings:
@@ -175,6 +191,11 @@ def uploaded_file(form: FormData) -> UploadFile:
             "missing_file",
             "No PDF in the form: send it in a part named 'file' (curl -F file=@paper.pdf).",
         )
+    return pdf_part(upload)
+
+
+def pdf_part(upload: UploadFile) -> UploadFile:
+    """The upload, unless its part declares a type other than a PDF's (415)."""
     content_type = (upload.content_type or "").split(";")[0].strip().lower()
     if content_type not in PDF_TYPES:
         raise ApiError(
@@ -229,18 +250,30 @@ async def submit_review(request: Request, state: ServiceState, user: str) -> Job
         options = review_options(form)
         settings = job_settings(state, options.preset, options.overrides())
         upload = uploaded_file(form)
-        job_id = new_job_id()
-        filename = Path(upload.filename or "paper.pdf").name[:200]
-        try:
-            target = state.paths.upload(job_id)
-            await _store_and_check(upload, filename, target, settings, state.pdf_checker)
-            params = {"filename": filename, "preset": options.preset, **_options(options)}
-            return queue_job(state, "review", user, params, job_id)
-        except BaseException:
-            shutil.rmtree(state.paths.job_dir(job_id), ignore_errors=True)
-            raise
+        return await queue_upload(state, user, upload, options, settings)
     finally:
         await form.close()
+
+
+def upload_name(upload: UploadFile) -> str:
+    """The upload's file name, without any folder part, at most 200 characters."""
+    return Path(upload.filename or "paper.pdf").name[:200]
+
+
+async def queue_upload(
+    state: ServiceState, user: str, upload: UploadFile, options: ReviewOptions, settings: Settings
+) -> JobRecord:
+    """Store and check one uploaded PDF, then queue its review; a refusal leaves nothing."""
+    job_id = new_job_id()
+    filename = upload_name(upload)
+    try:
+        target = state.paths.upload(job_id)
+        await _store_and_check(upload, filename, target, settings, state.pdf_checker)
+        params = {"filename": filename, "preset": options.preset, **_options(options)}
+        return queue_job(state, "review", user, params, job_id)
+    except BaseException:
+        shutil.rmtree(state.paths.job_dir(job_id), ignore_errors=True)
+        raise
 
 
 def _options(options: ReviewOptions) -> dict[str, Any]:

@@ -27,8 +27,9 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.settings import ClusterSettings
 from gateway._litellm import load_litellm
-from gateway.errors import AutoscholarError
+from gateway.errors import AutoscholarError, MissingDependencyError
 from service.config import ServiceConfig, ServicePaths, service_paths
 from service.errors import ClaimLostError, JobCancelledError
 from service.jobs import (
@@ -40,7 +41,9 @@ from service.jobs import (
     default_handlers,
     pipeline_launcher,
 )
+from service.logs import configure_logging, job_logging
 from service.store import JobRecord, JobStore
+from service.usage import job_usage
 
 log = logging.getLogger("service.worker")
 
@@ -194,7 +197,18 @@ class Worker:
             self.store.release(job.id, job.claim, note)
 
     def execute(self, job: JobRecord) -> None:
-        """Run ``job`` under a lease and record its outcome once, conditional on the claim."""
+        """Run ``job`` under a lease and record its outcome once, conditional on the claim;
+        every log line meanwhile carries the job id."""
+        with job_logging(job.id):
+            self._execute(job)
+
+    def _finish(self, job: JobRecord, status: Any, **outcome: Any) -> bool:
+        """Record the outcome with the job's provider usage, summed from its ledger."""
+        assert job.claim is not None
+        usage = job_usage(self.paths, job.id, job.kind)
+        return self.store.finish(job.id, job.claim, status, usage=usage, **outcome)
+
+    def _execute(self, job: JobRecord) -> None:
         assert job.claim is not None
         started = time.perf_counter()
         log.info("job %s (%s) claimed, attempt %d", job.id, job.kind, job.attempts)
@@ -208,7 +222,7 @@ class Worker:
                 log.warning("job %s: claim lost to another worker; result discarded", job.id)
                 return
             except JobCancelledError:
-                self.store.finish(job.id, job.claim, "cancelled", error="cancelled by its owner")
+                self._finish(job, "cancelled", error="cancelled by its owner")
                 return
             except AutoscholarError as exc:
                 self._failed(job, exc)
@@ -220,7 +234,7 @@ class Worker:
             except KeyboardInterrupt:
                 self.store.release(job.id, job.claim, "worker stopped")
                 raise
-        if self.store.finish(job.id, job.claim, "done", result=result):
+        if self._finish(job, "done", result=result):
             log.info("job %s done in %.1f s", job.id, time.perf_counter() - started)
         else:
             log.warning("job %s: claim lost before completion; result discarded", job.id)
@@ -252,7 +266,7 @@ class Worker:
     def _record_failure(self, job: JobRecord, error: str) -> None:
         assert job.claim is not None
         log.warning("job %s failed: %s", job.id, error)
-        self.store.finish(job.id, job.claim, "failed", error=error)
+        self._finish(job, "failed", error=error)
 
 
 def warm_up() -> None:
@@ -279,6 +293,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--once", action="store_true", help="run at most one job, then exit")
     parser.add_argument("--name", help="worker name shown on jobs (default host:pid)")
+    parser.add_argument(
+        "--log-json",
+        action="store_true",
+        help="log one JSON object per line, with the job id (service.log_format=json)",
+    )
     return parser.parse_args(argv)
 
 
@@ -307,6 +326,20 @@ def exit_lost() -> None:
     os._exit(EXIT_CLAIM_LOST)
 
 
+def cluster_launcher(cluster: ClusterSettings, launcher: RunLauncher) -> RunLauncher:
+    """``launcher``, or the Ray cluster's when ``cluster.service_runs`` is on: run jobs then
+    go to the cluster, review jobs stay in this worker."""
+    if not cluster.service_runs:
+        return launcher
+    try:  # Ray is the optional `cluster` extra: loaded only when the operator asks for it
+        from scientist.runs.ray_executor import RayRunLauncher
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "cluster.service_runs needs Ray: pip install 'autoscholar[cluster]'."
+        ) from exc
+    return RayRunLauncher(cluster)
+
+
 def main(
     argv: list[str] | None = None,
     *,
@@ -315,15 +348,14 @@ def main(
 ) -> int:
     """Run a worker until stopped. Tests inject ``gateway_factory`` (a scripted model)."""
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s"
-    )
     try:
         config = ServiceConfig.from_flags(args.preset, args.set_)
+        launcher = cluster_launcher(config.settings().cluster, launcher)
         worker = Worker(config, default_handlers(gateway_factory, launcher), on_lost=exit_lost)
     except AutoscholarError as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
+    configure_logging("json" if args.log_json else worker.service.log_format)
     if args.name:
         worker.name = args.name
     lower_priority(worker.service.worker_niceness)

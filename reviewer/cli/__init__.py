@@ -33,6 +33,7 @@ from gateway.errors import EXIT_FAILED, EXIT_USAGE, AutoscholarError
 from gateway.ledger import Ledger
 from graphs.review import graph_config, review_paper
 from reviewer.cli.calibrate import calibrate_command, review_settings
+from reviewer.cli.remote import TOKEN_ENV, remote_command
 from reviewer.review.form import SCORE_FIELDS, ReviewReport
 from reviewer.review.report import write_outputs
 from reviewer.review.reviewing import ProgressEvent, ReviewDeps
@@ -73,8 +74,31 @@ def review_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON document on stdout (ReviewCommandOutput).")
     ] = False,
+    service: Annotated[
+        str | None,
+        typer.Option(help="Review on this autoscholar service (URL) instead of locally."),
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar=TOKEN_ENV, help="The service's bearer token.")
+    ] = None,
 ) -> None:
-    """Review a PDF (or every PDF in a folder): review.json, .md, .html and .pdf per paper."""
+    """Review a PDF (or every PDF in a folder): review.json, .md, .html and .pdf per paper.
+    With --service: on the service, writing results.csv and results.jsonl into --out."""
+    if service is not None:
+        local_only: dict[str, object] = {"--model": model, "--fewshot": fewshot}
+        local_only |= {"--calibration": calibration, "--set": set_}
+        options = {"preset": preset, "num_reviewers": reviewers, "num_reflections": reflections}
+        raise typer.Exit(
+            remote_command(
+                paper,
+                service,
+                token,
+                out_dir,
+                options={k: str(v) for k, v in options.items() if v is not None},
+                local_only=[flag for flag, value in local_only.items() if value],
+                as_json=as_json,
+            )
+        )
     try:
         cfg = review_settings(
             preset,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import BaseModel, Field
@@ -18,10 +19,11 @@ from core.cli_support import (
     console,
     emit_json,
     fail_json,
+    settings_from_flags,
 )
 from core.report import summary_table
 from core.runstore import RunPaths
-from gateway.errors import EXIT_FAILED, AutoscholarError
+from gateway.errors import EXIT_FAILED, AutoscholarError, MissingDependencyError
 from gateway.ledger import Totals, read_entries, sum_entries
 from scientist.cli.copilot import terminal_copilot
 from scientist.cli.live import LiveView
@@ -33,15 +35,19 @@ from scientist.cli.tables import (
     run_rows,
 )
 from scientist.cli.tables import batch_table as batch_table  # where tests look for it
-from scientist.pipeline.models import IdeaOutcome, RunManifest
+from scientist.pipeline.models import IdeaOutcome, PipelineEvent, RunManifest
 from scientist.runs.batch import (
     BatchResult,
     BatchTask,
+    Executor,
     LocalProcessExecutor,
     progress_line,
     run_batch,
 )
 from scientist.runs.run import RunRequest, resume_pipeline, run_pipeline
+
+if TYPE_CHECKING:
+    from scientist.runs.ray_executor import TaskEvent
 
 out = Console()
 err = console  # stderr: progress and notes, silenced by -q
@@ -186,12 +192,28 @@ def resume(run_dir: str, copilot: CopilotOpt = False, as_json: JsonOpt = False) 
 def batch(
     templates: Annotated[str, typer.Option(help="Comma-separated template names or folders.")],
     ideas_per_template: Annotated[int, typer.Option(help="Ideas run per template.")] = 1,
-    parallel: Annotated[int, typer.Option(help="Runs at once (processes).")] = 1,
+    parallel: Annotated[int, typer.Option(help="Runs at once (processes; local only).")] = 1,
     preset: PresetOpt = None,
     set_: SetOpt = None,
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="local: a process pool here; ray: one Ray task per run on a cluster "
+            "(cluster.* settings; each run reserves its CPUs, GPUs and memory)."
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="Ray cluster to join: HOST:PORT of the head, ray://HOST:10001 or auto "
+            "(default cluster.address; none: a private Ray instance here).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Paper runs for several templates at once on a process pool; one failure stops no other."""
+    """Paper runs for several templates at once on a process pool or a Ray cluster; one
+    failure stops no other."""
     overrides = [*(set_ or []), f"pipeline.ideas_to_run={ideas_per_template}"]
     tasks = [
         BatchTask(template=name.strip(), preset=preset or "default", overrides=overrides)
@@ -202,13 +224,48 @@ def batch(
     def show(result: BatchResult) -> None:
         err.print(Text(progress_line(result)))
 
-    results = run_batch(tasks, LocalProcessExecutor(parallel), on_result=show)
-    code = EXIT_FAILED if any(r.status == "failed" for r in results) else 0
+    view = LiveView(err)
+    try:
+        chosen = batch_executor(executor, parallel, preset, set_, ray_address, view)
+        with live(view, enabled=executor == "ray"):
+            results = run_batch(tasks, chosen, on_result=show)
+    except AutoscholarError as exc:
+        raise typer.Exit(fail_json(exc, as_json)) from exc
+    code = EXIT_FAILED if any(r.status in ("failed", "interrupted") for r in results) else 0
     if as_json:
         emit_json(BatchCommandOutput(runs=results, exit_code=code))
     else:
         print_outcomes(batch_rows(results), "Batch")
     raise typer.Exit(code)
+
+
+def batch_executor(
+    kind: str,
+    parallel: int,
+    preset: str | None,
+    set_: list[str] | None,
+    ray_address: str | None,
+    view: LiveView,
+) -> Executor:
+    """The executor ``--executor`` names; Ray's feeds the live table with every run's node."""
+    if kind == "local":
+        return LocalProcessExecutor(parallel)
+    if kind != "ray":
+        raise typer.BadParameter("--executor must be local or ray")
+    settings = settings_from_flags(preset, set_, {"cluster.address": ray_address})
+    try:  # Ray is the optional `cluster` extra: loaded only when asked for
+        from scientist.runs.ray_executor import RayExecutor
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "--executor ray needs Ray: pip install 'autoscholar[cluster]'."
+        ) from exc
+    return RayExecutor(settings.cluster, on_event=lambda event: view(node_event(event)))
+
+
+def node_event(event: TaskEvent) -> PipelineEvent:
+    """A run's event for the live table: its row names the template, the idea and the node."""
+    where = f"{Path(event.template).name} · {event.event.idea or '(run)'} @ {event.node}"
+    return event.event.model_copy(update={"idea": where})
 
 
 def register(app: typer.Typer) -> None:

@@ -1,7 +1,8 @@
 """Batch: many paper runs at once on a process pool; a failing run or idea stops no other.
 
-The executor is an interface: ``LocalProcessExecutor`` uses this machine's cores; a Ray
-cluster can take the same ``BatchTask`` objects later by implementing ``Executor``.
+The executor is an interface: ``LocalProcessExecutor`` uses this machine's cores;
+``scientist.runs.ray_executor.RayExecutor`` sends the same ``BatchTask`` objects to a Ray
+cluster, each with the run folder it made for it (``run_dir``), so a retried task resumes.
 """
 
 from __future__ import annotations
@@ -10,12 +11,20 @@ import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from contextvars import ContextVar
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from scientist.pipeline.models import IdeaOutcome, RunManifest
-from scientist.runs.run import RunRequest, run_pipeline
+from scientist.pipeline.deps import PipelineDeps
+from scientist.pipeline.models import IdeaOutcome, PipelineEvent, RunManifest
+from scientist.runs.run import RunRequest, resume_pipeline, run_pipeline
+
+# Where the progress events of the run a task is running go (an executor that shows them
+# elsewhere, the Ray executor's task wrapper, sets it around ``fn(task)``); None: nowhere.
+TASK_EVENTS: ContextVar[Callable[[PipelineEvent], None] | None] = ContextVar(
+    "task_events", default=None
+)
 
 
 class BatchTask(BaseModel):
@@ -26,6 +35,11 @@ class BatchTask(BaseModel):
     template: str
     preset: str
     overrides: list[str] = Field(default_factory=list)
+    run_dir: str | None = Field(
+        None,
+        description="A run folder made for this task (run.json and checkpoints in it): the task "
+        "resumes it. None: the task makes a new folder under runs_dir.",
+    )
 
 
 class BatchResult(BaseModel):
@@ -39,6 +53,7 @@ class BatchResult(BaseModel):
     reason: str | None = None
     seconds: float
     ideas: list[IdeaOutcome] = Field(default_factory=list)
+    node: str | None = Field(None, description="Where it ran: the Ray node (None: this machine).")
 
 
 TaskFn = Callable[[BatchTask], BatchResult]
@@ -87,15 +102,28 @@ def _result(future: Future[BatchResult], task: BatchTask) -> BatchResult:
         )
 
 
-def run_task(task: BatchTask) -> BatchResult:
-    """One paper run, in whatever process the executor chose; never raises."""
+def run_task(
+    task: BatchTask, *, deps_factory: Callable[..., PipelineDeps] | None = None
+) -> BatchResult:
+    """One paper run, in whatever process the executor chose; never raises. A task with a
+    ``run_dir`` continues that folder from its checkpoints (a retried task repeats nothing
+    it finished); ``deps_factory`` replaces the real dependencies (tests)."""
     start = time.monotonic()
-    request = RunRequest(template=task.template, preset=task.preset, overrides=task.overrides)
+    on_event = TASK_EVENTS.get()
+    request = RunRequest(
+        template=task.template, preset=task.preset, overrides=task.overrides, on_event=on_event
+    )
     try:
-        run, manifest = run_pipeline(request)
+        if task.run_dir is not None:
+            run, manifest = resume_pipeline(
+                task.run_dir, on_event=on_event, deps_factory=deps_factory
+            )
+        else:
+            run, manifest = run_pipeline(request, deps_factory=deps_factory)
     except Exception as exc:
         return BatchResult(
             task=task,
+            run_dir=task.run_dir,
             status="failed",
             reason=f"{type(exc).__name__}: {exc}",
             seconds=time.monotonic() - start,
@@ -120,6 +148,7 @@ def progress_line(result: BatchResult) -> str:
     wrote no paper when it wrote none."""
     papers = sum(1 for o in result.ideas if o.paper_pdf)
     line = f"{result.task.template}: {result.status} in {result.seconds:.0f} s"
+    line += f" on {result.node}" if result.node else ""
     if result.status == "done":
         line += f" ({papers} paper{'' if papers == 1 else 's'} from {len(result.ideas)} idea"
         line += f"{'' if len(result.ideas) == 1 else 's'})"

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from core.settings import deep_merge
 from gateway.ledger import read_entries
@@ -40,6 +41,7 @@ def test_a_429_storm_slows_concurrent_reviews_without_failing_them(
                 for pdf in papers
             ]
             bodies = [wait_for(client, f"/v1/reviews/{i}", finished, 120) for i in ids]
+            scraped = client.get("/metrics").text
         jobs = [server.store.get(i) for i in ids]
 
     assert [b["status"] for b in bodies] == ["done"] * 3, [b.get("error") for b in bodies]
@@ -53,3 +55,12 @@ def test_a_429_storm_slows_concurrent_reviews_without_failing_them(
     refused = [e for e in entries if e.rate_limited]
     assert refused and all(e.backoff_wait_s >= 0.4 * e.rate_limited for e in refused)
     assert all(e.attempts == 1 for e in entries)
+    # ... and the shared backoff is visible in /metrics, equal to the ledgers.
+    metrics: dict[str, float] = {}  # summed over models
+    for family in text_string_to_metric_families(scraped):
+        for sample in family.samples:
+            metrics[sample.name] = metrics.get(sample.name, 0.0) + sample.value
+    assert metrics["autoscholar_provider_rate_limited_total"] == storm.refused
+    assert metrics["autoscholar_provider_calls_total"] == len(entries)
+    waited = metrics["autoscholar_provider_backoff_wait_seconds_total"]
+    assert waited == pytest.approx(sum(e.backoff_wait_s for e in entries)) and waited > 0

@@ -1,0 +1,188 @@
+"""What a cluster run needs besides Ray: the run folder made before a task leaves, a
+template's resource needs, and a run folder packed on a node and unpacked at home.
+
+Nothing here imports Ray (``scientist.runs.ray_executor`` does), so it is tested and
+used without the ``cluster`` extra.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import sqlite3
+import tarfile
+import tempfile
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from core.runstore import RunPaths, new_run
+from core.settings import ClusterSettings
+from gateway.errors import EXIT_CONFIG, AutoscholarError
+from scientist.errors import TemplateError
+from scientist.ideas.template import load_template, read_json, resolve_template
+from scientist.pipeline.models import IdeaOutcome, RunManifest
+from scientist.runs.batch import BatchTask
+from scientist.runs.run import RunRequest, settings_for, start_manifest
+
+RESOURCES_FILE = "resources.json"
+# Files of a run folder that may name the folder itself (run.json, ideas, reviews, notes):
+# rewritten when a folder made on a node is unpacked elsewhere.
+TEXT_SUFFIXES = frozenset({".json", ".jsonl", ".md", ".html", ".txt", ".tex", ".bib"})
+MAX_REWRITE_BYTES = 20 * 2**20
+
+
+class ClusterError(AutoscholarError):
+    """The Ray cluster cannot be reached or lost a run beyond its retries."""
+
+    exit_code = EXIT_CONFIG
+
+
+class RunLostError(AutoscholarError):
+    """A run's worker process or node died more often than ``cluster.max_retries``."""
+
+    retryable = True
+
+
+class TemplateResources(BaseModel):
+    """``resources.json`` in a template folder: what one paper run of it needs on a node
+    (its experiments' needs: a GPU, more CPUs or memory). Each field given wins over the
+    ``cluster`` settings; a custom resource pins the run to nodes that offer it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_cpus: float | None = Field(None, gt=0, description="CPUs per run.")
+    num_gpus: float | None = Field(None, ge=0, description="GPUs per run (1: one whole GPU).")
+    memory_mb: int | None = Field(None, ge=1, description="Memory reserved per run.")
+    resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="Custom Ray resources a node must offer, e.g. {'a100': 1} for nodes "
+        "started with `ray start --resources '{\"a100\": 1}'`.",
+    )
+
+
+class TaskResources(BaseModel):
+    """What one Ray task reserves: the cluster settings, overridden by the template."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    num_cpus: float
+    num_gpus: float
+    memory_mb: int | None
+    resources: dict[str, float] = Field(default_factory=dict)
+
+
+def template_resources(template: str) -> TemplateResources:
+    """The template's ``resources.json``, or no needs of its own when it has none."""
+    path = resolve_template(template) / RESOURCES_FILE
+    if not path.is_file():
+        return TemplateResources()
+    try:
+        return TemplateResources.model_validate(read_json(path))
+    except ValidationError as exc:
+        raise TemplateError(
+            f"{path} is not valid: {exc.errors()[0]['msg']} at "
+            f"{'.'.join(map(str, exc.errors()[0]['loc']))}; allowed fields: num_cpus, "
+            "num_gpus, memory_mb, resources."
+        ) from exc
+
+
+def task_resources(cluster: ClusterSettings, template: str) -> TaskResources:
+    """The resources one run of ``template`` reserves."""
+    own = template_resources(template)
+    return TaskResources(
+        num_cpus=own.num_cpus if own.num_cpus is not None else cluster.num_cpus,
+        num_gpus=own.num_gpus if own.num_gpus is not None else cluster.num_gpus,
+        memory_mb=own.memory_mb if own.memory_mb is not None else cluster.memory_mb,
+        resources=own.resources,
+    )
+
+
+def portable_task(task: BatchTask) -> BatchTask:
+    """The task with a template folder given as a relative path made absolute (a node's
+    worker does not share this process's working directory)."""
+    path = Path(task.template)
+    if path.is_dir():
+        return task.model_copy(update={"template": str(path.resolve())})
+    return task
+
+
+def prepare_run(task: BatchTask) -> RunPaths:
+    """A new run folder for ``task``, made here before the task leaves: ``run.json`` (what
+    was asked, as ``run_pipeline`` writes it) and an empty ``checkpoints.sqlite``. The task,
+    each of its retries and ``scientist resume`` then all continue this one folder."""
+    settings = settings_for(task.preset, task.overrides)
+    template = load_template(task.template)
+    run = new_run(settings.runs_dir.resolve(), template.name)
+    request = RunRequest(template=task.template, preset=task.preset, overrides=task.overrides)
+    start_manifest(run, request, settings)
+    sqlite3.connect(run.checkpoints).close()
+    return run
+
+
+def read_manifest(run: RunPaths) -> RunManifest | None:
+    """The folder's ``run.json``, or None when it has none (or a broken one)."""
+    try:
+        return RunManifest.model_validate_json(run.run_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def manifest_ideas(run: RunPaths) -> list[IdeaOutcome]:
+    """The ideas ``run.json`` records so far."""
+    manifest = read_manifest(run)
+    return manifest.ideas if manifest else []
+
+
+def mark_interrupted(run: RunPaths, reason: str) -> None:
+    """Record in ``run.json`` that the run was stopped while it was still running."""
+    manifest = read_manifest(run)
+    if manifest is None or manifest.status != "running":
+        return
+    stopped = manifest.model_copy(update={"status": "interrupted", "reason": reason})
+    run.run_json.write_text(stopped.model_dump_json(indent=2), encoding="utf-8")
+
+
+def scratch_folder(base: Path | None, run_root: str) -> Path:
+    """Where a transfer-mode task works on its node: one folder per run of the driver (so a
+    retry on the same node finds the checkpoints its first attempt left)."""
+    root = base or Path(tempfile.gettempdir()) / "autoscholar-runs"
+    tag = hashlib.sha256(run_root.encode()).hexdigest()[:12]
+    return root / tag / Path(run_root).name
+
+
+def pack(folder: Path) -> bytes:
+    """The folder as tar.gz bytes (paths relative to it)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=6) as tar:
+        tar.add(folder, arcname=".")
+    return buffer.getvalue()
+
+
+def unpack(archive: bytes, folder: Path) -> None:
+    """Extract ``pack``'s bytes into ``folder``; links or paths that leave it are refused
+    (tarfile's ``data`` filter)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        tar.extractall(folder, filter="data")
+
+
+def rewrite_paths(folder: Path, old: str, new: str) -> None:
+    """Replace the path ``old`` by ``new`` in the folder's text files: a run made in a
+    node's scratch folder names that folder in ``run.json``, the reviews and the notes."""
+    if old == new:
+        return
+    for path in folder.rglob("*"):
+        if path.suffix not in TEXT_SUFFIXES or path.is_symlink() or not path.is_file():
+            continue
+        if path.stat().st_size > MAX_REWRITE_BYTES:
+            continue
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+        if old in text:
+            path.write_text(text.replace(old, new), encoding="utf-8", errors="surrogateescape")
+
+
+def bring_home(archive: bytes, work_root: str, run: RunPaths) -> None:
+    """Unpack a folder a node sent back into the run folder here, naming this folder."""
+    unpack(archive, run.root)
+    rewrite_paths(run.root, work_root, str(run.root))
