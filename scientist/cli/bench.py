@@ -32,6 +32,8 @@ from scientist.gym.bench import (
     BenchConfigError,
     BenchEvent,
     BenchOutcome,
+    EpisodeExecutor,
+    LocalEpisodeExecutor,
     MethodSpend,
     run_bench,
     spend_summary,
@@ -84,8 +86,22 @@ def bench_command(
         bool, typer.Option("--memory", help="Give tool agents a note memory.")
     ] = False,
     executor: Annotated[
-        str, typer.Option(help="Where episodes run: 'local' (one at a time, here).")
+        str,
+        typer.Option(
+            help="Where episodes run: 'local' (one at a time, here) or 'ray' (one Ray task "
+            "per episode, each reserving cluster.num_cpus/num_gpus/memory_mb; --out must be "
+            "on storage every node mounts at the same path)."
+        ),
     ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="With --executor ray: the cluster to join (HOST:PORT of the head, "
+            "ray://HOST:10001 or auto; default cluster.address; none: a private Ray "
+            "instance here).",
+        ),
+    ] = None,
     preset: PresetOpt = None,
     set_: SetOpt = None,
     as_json: JsonOpt = False,
@@ -94,11 +110,12 @@ def bench_command(
     submission per model, performance profiles, AUP and cost. Writes bench.json, bench.md,
     profiles.png and aup_vs_cost.png into --out."""
     try:
-        settings = settings_from_flags(preset, set_)
+        settings = settings_from_flags(preset, set_, {"cluster.address": ray_address})
         config = bench_config(
             tasks, models, attempts, executor, max_steps, max_cost_usd, max_total_tokens
         )
-        outcome = bench(config, settings, out_dir, agent_factory(settings, memory=memory))
+        factory = agent_factory(settings, memory=memory)
+        outcome = bench(config, settings, out_dir, factory, episode_executor(config, settings))
     except AutoscholarError as exc:
         raise typer.Exit(fail_json(exc, as_json)) from exc
     if as_json:
@@ -139,17 +156,41 @@ def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
+def episode_executor(config: BenchConfig, settings: Settings) -> EpisodeExecutor:
+    """Where ``config.executor`` says the episodes run; Ray is loaded only when asked for."""
+    if config.executor == "local":
+        return LocalEpisodeExecutor()
+    try:  # Ray is the optional `cluster` extra
+        from scientist.runs.ray_bench import RayEpisodeExecutor
+    except ImportError as exc:
+        raise BenchConfigError(
+            "--executor ray needs Ray: pip install 'autoscholar[cluster]'."
+        ) from exc
+    return RayEpisodeExecutor(settings.cluster)
+
+
 def bench(
-    config: BenchConfig, settings: Settings, out_dir: Path, factory: AgentFactory
+    config: BenchConfig,
+    settings: Settings,
+    out_dir: Path,
+    factory: AgentFactory,
+    executor: EpisodeExecutor | None = None,
 ) -> BenchOutcome:
-    """Run the bench with a progress bar on stderr; no response cache (attempts must differ)."""
-    gateway = Gateway(settings)
+    """Run the bench with a progress bar on stderr; no response cache (attempts must differ).
+    Each episode's gateway is built where it runs (a gateway does not travel to Ray workers)."""
+    gateway: Gateway | type[Gateway] = Gateway if config.executor == "ray" else Gateway(settings)
     with progress_bars(err) as bars:
         task = bars.add_task(
             "episodes", total=len(config.tasks) * len(config.methods) * config.attempts
         )
         return run_bench(
-            config, settings, out_dir, factory, gateway, on_event=_on_event(bars, task)
+            config,
+            settings,
+            out_dir,
+            factory,
+            gateway,
+            on_event=_on_event(bars, task),
+            executor=executor,
         )
 
 

@@ -15,16 +15,24 @@ cannot run stops the bench (nothing could be compared on it).
 Each episode gets a ledger of its own, into which the agent's gateway records; the env counts
 it against the episode's token and cost budgets. The gateway should have no response cache:
 attempts of one model would otherwise replay the first attempt's replies.
+
+Where episodes run is an :class:`EpisodeExecutor`: :class:`LocalEpisodeExecutor` (one at a
+time, here) or ``scientist.runs.ray_bench.RayEpisodeExecutor`` (one Ray task per episode;
+the gym sits below ``scientist.runs`` and never imports it). The function an executor runs
+is an :class:`EpisodeJob`: picklable when its agent factory, gateway factory and runners are
+(a :class:`~gateway.gateway.Gateway` itself is not: pass a ``Settings -> Gateway`` factory to
+send episodes to other processes). The job writes its result file into the output folder
+itself, so on a cluster that folder must be on storage every node mounts at the same path.
 """
 
 from __future__ import annotations
 
 import re
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -44,8 +52,10 @@ from scientist.gym.sandboxed import GymRunner
 EPISODES = "episodes"
 LEDGER = "ledger.jsonl"
 ERROR_FILE = "error.txt"
-EXECUTORS: tuple[str, ...] = ("local",)
+ExecutorName = Literal["local", "ray"]
+EXECUTORS: tuple[str, ...] = ("local", "ray")
 RunnerFactory = Callable[[str], GymRunner]  # a task (as the config names it) -> its sandbox
+GatewayFactory = Callable[[Settings], Gateway]  # built where the episode runs
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -65,7 +75,11 @@ class BenchConfig(BaseModel):
     methods: list[str] = Field(min_length=1)
     attempts: int = Field(1, ge=1, le=100)
     limits: EpisodeLimits = Field(default_factory=EpisodeLimits)
-    executor: str = Field("local", description="Only 'local' (one episode at a time) so far.")
+    executor: ExecutorName = Field(
+        "local",
+        description="local: one episode at a time in this process; ray: one Ray task per "
+        "episode (run_bench must then be given the Ray executor).",
+    )
 
     @field_validator("tasks")
     @classmethod
@@ -149,44 +163,110 @@ def task_folder(out: Path, task: str) -> Path:
     return out / EPISODES / episode_slug(Path(task).name)
 
 
+EpisodeFn = Callable[[EpisodeKey], EpisodeResult]
+
+
+class EpisodeExecutor(Protocol):
+    """Runs episodes somewhere and yields each (key, result) as it finishes."""
+
+    def run(
+        self,
+        fn: EpisodeFn,
+        jobs: Iterable[EpisodeKey],
+        on_start: Callable[[EpisodeKey], None] | None = None,
+    ) -> Iterator[tuple[EpisodeKey, EpisodeResult]]:
+        """Each job's result, in completion order; ``on_start`` as each one starts (or is
+        submitted)."""
+        ...
+
+
+class LocalEpisodeExecutor:
+    """One episode after another in this process."""
+
+    def run(
+        self,
+        fn: EpisodeFn,
+        jobs: Iterable[EpisodeKey],
+        on_start: Callable[[EpisodeKey], None] | None = None,
+    ) -> Iterator[tuple[EpisodeKey, EpisodeResult]]:
+        """Run each episode here, in order."""
+        for key in jobs:
+            if on_start is not None:
+                on_start(key)
+            yield key, fn(key)
+
+
+@dataclass(frozen=True)
+class EpisodeJob:
+    """One episode as a function of its key: what an executor runs (in this process or on a
+    Ray worker). ``gateway``: the gateway itself (local only) or a factory of one."""
+
+    limits: EpisodeLimits
+    settings: Settings
+    out: Path
+    agent_factory: AgentFactory
+    gateway: Gateway | GatewayFactory
+    runners: RunnerFactory | None = None
+
+    def __call__(self, key: EpisodeKey) -> EpisodeResult:
+        """Run the episode and write its result file (see :func:`run_episode`)."""
+        gateway = self.gateway if isinstance(self.gateway, Gateway) else self.gateway(self.settings)
+        runner = self.runners(key.task) if self.runners is not None else None
+        return run_episode(
+            key, self.limits, self.settings, self.out, self.agent_factory, gateway, runner
+        )
+
+
 def run_bench(
     config: BenchConfig,
     settings: Settings,
     out: Path,
     agent_factory: AgentFactory,
-    gateway: Gateway,
+    gateway: Gateway | GatewayFactory,
     *,
     on_event: Callable[[BenchEvent], None] | None = None,
     runners: RunnerFactory | None = None,
+    executor: EpisodeExecutor | None = None,
 ) -> BenchOutcome:
     """Run (or read back) every episode, then score them and write the bench's files.
-    ``runners``: the sandbox of each task (default: the env's, ``SandboxRunner.for_template``)."""
-    if config.executor not in EXECUTORS:
-        raise BenchConfigError(
-            f"Executor {config.executor!r} is not available to the bench yet; use 'local' "
-            "(episodes run one at a time in this process)."
-        )
+    ``runners``: the sandbox of each task (default: the env's, ``SandboxRunner.for_template``).
+    ``executor``: where the episodes run (default: here, one at a time; required when
+    ``config.executor`` is not ``local``)."""
+    if executor is None:
+        if config.executor != "local":
+            raise BenchConfigError(
+                f"Executor {config.executor!r} needs its executor object (the CLI builds it: "
+                "`scientist bench --executor ray`); without one use 'local' (episodes run one "
+                "at a time in this process)."
+            )
+        executor = LocalEpisodeExecutor()
+    out = out.resolve()  # workers elsewhere do not share this process's working directory
     keys = episode_keys(config)
-    results: list[EpisodeResult] = []
-    outcome_ran: list[EpisodeKey] = []
-    outcome_reused: list[EpisodeKey] = []
     notify = on_event or (lambda _event: None)
-    for index, key in enumerate(keys):
-        done = read_result(result_path(out, key))
-        if done is not None:
-            results.append(done)
-            outcome_reused.append(key)
-            notify(BenchEvent("reused", key, index, len(keys), done))
-            continue
-        notify(BenchEvent("started", key, index, len(keys)))
-        runner = runners(key.task) if runners is not None else None
-        result = run_episode(key, config.limits, settings, out, agent_factory, gateway, runner)
-        results.append(result)
-        outcome_ran.append(key)
-        notify(BenchEvent("finished", key, index, len(keys), result))
+    index = {key: position for position, key in enumerate(keys)}
+    done: dict[EpisodeKey, EpisodeResult] = {}
+    reused: list[EpisodeKey] = []
+    for key in keys:
+        result = read_result(result_path(out, key))
+        if result is not None:
+            done[key] = result
+            reused.append(key)
+            notify(BenchEvent("reused", key, index[key], len(keys), result))
+    todo = [key for key in keys if key not in done]
+    job = EpisodeJob(config.limits, settings, out, agent_factory, gateway, runners)
+
+    def started(key: EpisodeKey) -> None:
+        notify(BenchEvent("started", key, index[key], len(keys)))
+
+    ran: list[EpisodeKey] = []
+    for key, result in executor.run(job, todo, started):
+        done[key] = result
+        ran.append(key)
+        notify(BenchEvent("finished", key, index[key], len(keys), result))
+    results = [done[key] for key in keys]  # in the config's order, whatever order they ran in
     scores = score_bench(results)
     files = write_bench(scores, out)
-    return BenchOutcome(results, scores, files, outcome_ran, outcome_reused)
+    return BenchOutcome(results, scores, files, sorted(ran, key=index.__getitem__), reused)
 
 
 def read_result(path: Path) -> EpisodeResult | None:

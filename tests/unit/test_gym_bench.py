@@ -167,7 +167,9 @@ def test_a_crashing_agent_fails_its_episode_and_the_bench_goes_on(
     )
 
 
-def test_only_the_local_executor_exists(bench_settings: Settings, tmp_path: Path) -> None:
+def test_ray_needs_an_executor_object_and_nothing_else_exists(
+    bench_settings: Settings, tmp_path: Path
+) -> None:
     config = BenchConfig(tasks=["digits"], methods=["submit"], executor="ray")
     with pytest.raises(BenchConfigError, match="'local'"):
         run_bench(config, bench_settings, tmp_path, scripted_factory(), no_llm(bench_settings))
@@ -197,7 +199,7 @@ def test_cli_reports_an_unknown_executor_as_a_usage_error(tmp_path: Path) -> Non
     register(app)
     app.command("noop")(lambda: None)  # two commands: typer keeps "bench" as a subcommand
     args = ["bench", "--tasks", "digits", "--models", "local", "--out", str(tmp_path)]
-    result = CliRunner().invoke(app, [*args, "--executor", "ray", "--json"])
+    result = CliRunner().invoke(app, [*args, "--executor", "slurm", "--json"])
     assert result.exit_code == 2
     assert json.loads(result.stdout)["error_type"] == "BenchConfigError"
     assert not (tmp_path / "episodes").exists()
