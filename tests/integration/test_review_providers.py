@@ -104,7 +104,9 @@ def test_anthropic_reviewers_mark_the_shared_prefix_for_caching(
     out = _review(provider_fakes, "anthropic", tmp_path, monkeypatch)
     report = json.loads((out / "review.json").read_text())
     rows = [r for r in report["ledger"] if r["role"] == "reviewer"]
-    # The first call writes the guidelines + paper prefix; every later reviewer call reads it.
-    assert rows[0]["cache_write_tokens"] > 0
-    assert all(r["cached_prompt_tokens"] > 0 for r in rows[1:])
+    # The first call to arrive writes the guidelines + paper prefix; every later reviewer call
+    # reads it. The ledger is in completion order, and concurrent reviewers may finish in any.
+    cold = [r for r in rows if r["cached_prompt_tokens"] == 0]
+    assert len(cold) == 1 and cold[0]["cache_write_tokens"] > 0
+    assert len(rows) == 6
     assert report["usage"]["cache_savings_usd"] > 0
