@@ -108,6 +108,7 @@ class LiveServer:
         self.server.should_exit = True
         self._thread.join(timeout=10)
         self._sock.close()
+        self.state.pdf_checker.close()  # what the app's lifespan does (uvicorn runs it off here)
 
     @property
     def store(self) -> JobStore:

@@ -283,6 +283,9 @@ def _our_children() -> list[Path]:
         and _parent(p) == os.getpid()
         and _alive(int(p.name))
         and b"gateway._serve" not in _cmdline(p)
+        # multiprocessing's resource tracker: started by the first process pool, it lives
+        # until this interpreter exits, by design.
+        and b"multiprocessing.resource_tracker" not in _cmdline(p)
     ]
 
 
