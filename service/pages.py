@@ -17,10 +17,11 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment
 from markupsafe import Markup
 from pydantic import ValidationError
 
+from core.html_templates import html_environment
 from core.runstore import RunPaths
 from core.settings import preset_names
 from reviewer.review.form import ReviewReport
@@ -47,15 +48,7 @@ router = APIRouter(include_in_schema=False)
 
 @cache
 def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
-        undefined=StrictUndefined,
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["when"] = _when
-    return env
+    return html_environment(TEMPLATES, {"when": _when})
 
 
 def _when(stamp: float | None) -> str:

@@ -9,6 +9,7 @@ Every Ray process a test starts is stopped by its own process group, never by
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import ray
 
 from core.runstore import RunPaths
@@ -48,6 +50,25 @@ RAY_BIN = Path(sys.executable).parent / "ray"
 # test starts, and the test process itself, run with these.
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 RUNTIME_ENV = {"env_vars": {"PYTHONPATH": str(ROOT)}}
+
+
+@contextmanager
+def private_ray_instance(num_cpus: int = 2) -> Iterator[None]:
+    """A private Ray instance for the block: usage stats and auth off, the test tree on its
+    PYTHONPATH (a module-scoped fixture shares one per test module)."""
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in RAY_ENV.items():
+            env.setenv(name, value)
+        ray.init(
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            runtime_env=RUNTIME_ENV,
+            logging_level=logging.WARNING,
+        )
+        try:
+            yield
+        finally:
+            ray.shutdown()
 
 
 def toy_templates(root: Path, *names: str, resources: dict[str, Any] | None = None) -> list[str]:

@@ -18,10 +18,11 @@ from pathlib import Path, PurePosixPath
 from typing import TypeVar
 from urllib.parse import quote
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment
 from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from core.html_templates import html_environment
 from core.runstore import RunPaths, RunStoreError, open_run, safe_name
 from gateway.ledger import Totals, read_entries, sum_entries
 from reviewer.review.form import ReviewReport
@@ -388,18 +389,13 @@ def build_report(run: RunPaths, link: Linker = folder_links) -> RunReport:
 
 @cache
 def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
-        undefined=StrictUndefined,
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["usd"] = lambda value: "–" if value is None else f"{value:.4f}"
-    env.filters["thousands"] = lambda value: "–" if value is None else f"{value:,}"
-    env.filters["secs"] = _seconds
-    env.filters["score"] = lambda value: "–" if value is None else f"{value:.2f}"
-    return env
+    filters = {
+        "usd": lambda value: "–" if value is None else f"{value:.4f}",
+        "thousands": lambda value: "–" if value is None else f"{value:,}",
+        "secs": _seconds,
+        "score": lambda value: "–" if value is None else f"{value:.2f}",
+    }
+    return html_environment(TEMPLATES, filters)
 
 
 def _seconds(value: float | None) -> str:

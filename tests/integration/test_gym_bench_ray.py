@@ -6,7 +6,6 @@ digits baseline is cached in the shared data dir before the Ray tasks reset thei
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from scientist.gym.limits import EpisodeLimits
 from scientist.gym.models import EpisodeResult
 from scientist.runs.ray_bench import RayEpisodeExecutor
 from tests.gym_agents import memo_runners, scripted_factory
-from tests.ray_support import RAY_ENV, RUNTIME_ENV
+from tests.ray_support import private_ray_instance
 from tests.unit.test_gym_bench import no_llm
 
 pytestmark = pytest.mark.integration
@@ -36,19 +35,8 @@ CONFIG = BenchConfig(
 @pytest.fixture(scope="module")
 def private_ray() -> Iterator[None]:
     """One private Ray instance for the module: 2 CPUs, the test tree on its PYTHONPATH."""
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in RAY_ENV.items():
-            env.setenv(name, value)
-        ray.init(
-            num_cpus=2,
-            include_dashboard=False,
-            runtime_env=RUNTIME_ENV,
-            logging_level=logging.WARNING,
-        )
-        try:
-            yield
-        finally:
-            ray.shutdown()
+    with private_ray_instance():
+        yield
 
 
 @pytest.fixture(scope="module")

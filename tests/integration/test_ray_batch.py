@@ -6,7 +6,6 @@ that fails only its own runs, transfer mode, Ctrl-C, and the service's run jobs.
 from __future__ import annotations
 
 import collections
-import logging
 import os
 import signal
 import threading
@@ -32,14 +31,13 @@ from service.jobs import pipeline_launcher
 from service.worker import cluster_launcher
 from tests.pipeline_support import PipelineModel, fake_deps_factory, fast_overrides
 from tests.ray_support import (
-    RAY_ENV,
-    RUNTIME_ENV,
     TOY,
     FakeTask,
     calls,
     fake_run_in_folder,
     folder_files,
     ledger_rows,
+    private_ray_instance,
     probe_node_model,
     rss_mb,
     toy_templates,
@@ -53,19 +51,8 @@ TWO_IDEAS = ["ideas.num_ideas=2", "pipeline.ideas_to_run=2", "pipeline.skip_not_
 @pytest.fixture(scope="module")
 def private_ray() -> Iterator[None]:
     """One private Ray instance for the module: 2 CPUs, the test tree on its PYTHONPATH."""
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in RAY_ENV.items():
-            env.setenv(name, value)
-        ray.init(
-            num_cpus=2,
-            include_dashboard=False,
-            runtime_env=RUNTIME_ENV,
-            logging_level=logging.WARNING,
-        )
-        try:
-            yield
-        finally:
-            ray.shutdown()
+    with private_ray_instance():
+        yield
 
 
 def _tasks(tmp: Path, templates: list[str], *extra: str) -> list[BatchTask]:
