@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rich.table import Table
 
 from benchmarks._common import emit_json, fmt, make_console, median, verdict
-from scientist.literature.bibtex import bib_text, parse_bib
+from core.literature.bibtex import bib_text, parse_bib
 from scientist.writeup.assemble import BIB_NAME, TEX_NAME, assemble, read_template
 from scientist.writeup.compile import LatexmkCompiler, count_pages, missing_tools
 from scientist.writeup.results import collect_figures, figure_latex, results_tables

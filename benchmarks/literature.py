@@ -19,10 +19,10 @@ from typing import Any
 from _common import emit_json, fmt, make_console, median, percentile
 from rich.table import Table
 
+from core.literature.corpus import read_corpus
+from core.literature.factory import build_literature
+from core.literature.offline import OfflineIndex, build_index
 from core.settings import load_settings
-from scientist.literature.corpus import read_corpus
-from scientist.literature.factory import build_literature
-from scientist.literature.offline import OfflineIndex, build_index
 
 CORPUS = (
     Path(__file__).resolve().parents[1].parent

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from scientist.literature.models import Paper, SearchResult, SourceOutcome
+from core.literature.models import Paper, SearchResult, SourceOutcome
 
 GROKKING_S2: dict[str, Any] = {
     "paperId": "a" * 40,

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from core.literature.models import Paper, SearchResult, SourceOutcome
 from core.runstore import RunPaths
 from core.settings import Settings
 from gateway import Gateway
@@ -31,7 +32,6 @@ from reviewer.review.reviewing import ReviewDeps
 from scientist.experiments.editor import EditResult
 from scientist.experiments.models import GroupResult, ProcessOutcome, RunOutcome
 from scientist.ideas.template import load_template
-from scientist.literature.models import Paper, SearchResult, SourceOutcome
 from scientist.pipeline.deps import PipelineDeps
 from scientist.runs.run import RunRequest
 from scientist.writeup.compile import CompileResult, LintWarning

@@ -24,6 +24,7 @@ from core.cli_support import (
     progress_bars,
     settings_from_flags,
 )
+from core.literature.factory import build_literature, index_path
 from core.report import summary_table
 from core.runstore import new_run
 from core.settings import Settings
@@ -34,7 +35,6 @@ from graphs.ideas import run_ideas
 from scientist.ideas.deps import IdeasDeps, IdeasProgress
 from scientist.ideas.records import SORT_KEYS, IdeasFile, SortKey, save_ideas, sort_value
 from scientist.ideas.template import Template, load_template
-from scientist.literature.factory import build_literature, index_path
 
 out = Console()
 err = console  # stderr: progress and notes, silenced by -q

@@ -16,10 +16,10 @@ from core.cli_support import (
     fail,
     settings_from_flags,
 )
+from core.literature.factory import build_literature, index_path
+from core.literature.models import SearchResult
+from core.literature.offline import IndexStats, build_index
 from gateway.errors import AutoscholarError
-from scientist.literature.factory import build_literature, index_path
-from scientist.literature.models import SearchResult
-from scientist.literature.offline import IndexStats, build_index
 
 literature_app = typer.Typer(
     help="The literature layer: build the offline index, try a query.", no_args_is_help=True

@@ -17,14 +17,14 @@ from core.cli_support import (
     progress_bars,
     settings_from_flags,
 )
+from core.literature.factory import build_literature
+from core.literature.models import Literature
 from core.report import summary_table
 from core.runstore import open_run
 from core.settings import Settings
 from gateway import Gateway
 from gateway.errors import AutoscholarError
 from graphs.writeup import write_paper
-from scientist.literature.factory import build_literature
-from scientist.literature.models import Literature
 from scientist.writeup.deps import WriteupDeps, WriteupEvent
 from scientist.writeup.html import compiler_for
 from scientist.writeup.inputs import WriteupTarget, read_related, writeup_targets

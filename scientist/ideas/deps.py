@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from core.literature.models import Literature
 from core.settings import Settings
 from gateway import Gateway
 from gateway.profiles import OutputProfile
-from scientist.literature.models import Literature
 
 Step = Literal["generate", "reflect", "idea_done", "novelty", "novelty_done"]
 

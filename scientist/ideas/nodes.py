@@ -20,6 +20,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 from pydantic import BaseModel, Field
 
+from core.literature.models import SourceName
 from gateway.errors import StructuredOutputError
 from gateway.ledger import sum_entries
 from scientist.ideas.deps import IdeasDeps, IdeasProgress
@@ -28,7 +29,6 @@ from scientist.ideas.models import Idea
 from scientist.ideas.novelty import check_novelty, skipped_verdict
 from scientist.ideas.records import IdeaFailure, IdeaRecord, IdeasFile, NoveltyVerdict
 from scientist.ideas.template import Template
-from scientist.literature.models import SourceName
 
 
 class Draft(BaseModel):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from core.literature.models import Paper, SourceName
 from gateway.errors import StructuredOutputError
 from gateway.prompts import render
 from scientist.ideas.deps import IdeasDeps, IdeasProgress
@@ -24,7 +25,6 @@ from scientist.ideas.records import (
     as_record,
     novelty_reply,
 )
-from scientist.literature.models import Paper, SourceName
 
 PROMPTS = Path(__file__).parent / "prompts"
 

@@ -13,9 +13,9 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
+from core.literature.models import Paper, SourceName, SourceOutcome
 from gateway.profiles import OutputProfile
 from scientist.ideas.models import Idea, idea_form
-from scientist.literature.models import Paper, SourceName, SourceOutcome
 
 R = TypeVar("R", bound=BaseModel)
 

@@ -17,12 +17,12 @@ from scientist.ideas.template import Template
 from scientist.pipeline.models import CopilotReply, CopilotRequest, PipelineEvent
 
 if TYPE_CHECKING:
+    from core.literature.models import Literature
     from reviewer.review.form import ReviewReport
     from scientist.experiments.editor import CodeEditor
     from scientist.experiments.models import ExperimentRecord
     from scientist.experiments.runner import Runner
     from scientist.ideas.records import IdeasFile
-    from scientist.literature.models import Literature
     from scientist.writeup.compile import LatexCompiler
     from scientist.writeup.models import WriteupRecord
 

@@ -23,6 +23,7 @@ import reviewer.review.form
 import scientist.ideas.records
 import scientist.writeup.models
 import scientist.writeup.results
+from core.literature import build_literature
 from core.runstore import RunPaths, RunStoreError, new_run, open_run
 from core.settings import Settings, load_settings, parse_assignments
 from gateway import Gateway
@@ -41,7 +42,6 @@ from scientist.experiments.models import (
 from scientist.experiments.runner import SandboxRunner, prepare_environment
 from scientist.ideas.models import Idea
 from scientist.ideas.template import load_template
-from scientist.literature import build_literature
 from scientist.pipeline import stages
 from scientist.pipeline.deps import Copilot, PipelineDeps
 from scientist.pipeline.models import (

@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from scientist.literature.bibtex import BibEntry, parse_bib
+from core.literature.bibtex import BibEntry, parse_bib
 from scientist.writeup.errors import WriteupInputError
 from scientist.writeup.latex import plain_to_latex
 from scientist.writeup.sections import SECTIONS, SectionSpec

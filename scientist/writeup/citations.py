@@ -10,12 +10,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
 
+from core.literature.bibtex import BibEntry, unique_key, with_key
+from core.literature.models import Literature, Paper
 from gateway.errors import AutoscholarError
 from gateway.profiles import OutputProfile
 from gateway.prompts import render
 from scientist.ideas.records import PaperRef
-from scientist.literature.bibtex import BibEntry, unique_key, with_key
-from scientist.literature.models import Literature, Paper
 from scientist.writeup.checks import sentences
 from scientist.writeup.deps import WriteupDeps
 from scientist.writeup.models import (

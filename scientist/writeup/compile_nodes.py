@@ -10,7 +10,7 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from scientist.literature.bibtex import bib_text
+from core.literature.bibtex import bib_text
 from scientist.writeup.assemble import (
     BIB_NAME,
     TEX_NAME,

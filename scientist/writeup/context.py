@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from core.literature.bibtex import parse_bib
 from gateway.prompts import render
-from scientist.literature.bibtex import parse_bib
 from scientist.writeup.checks import CheckContext, numbers_in
 from scientist.writeup.results import figures_text, result_values, results_text
 from scientist.writeup.state import WriteupState

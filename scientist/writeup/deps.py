@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from core.literature.models import Literature
 from core.settings import Settings
 from gateway import Gateway
-from scientist.literature.models import Literature
 from scientist.writeup.compile import LatexCompiler
 
 

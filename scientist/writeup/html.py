@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from core.isolation import Isolation
-from scientist.literature.bibtex import BibEntry, parse_bib
+from core.literature.bibtex import BibEntry, parse_bib
 from scientist.writeup.compile import (
     CompileResult,
     LatexCompiler,

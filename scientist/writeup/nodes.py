@@ -12,8 +12,8 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
+from core.literature.bibtex import BibEntry, parse_bib
 from gateway.errors import StructuredOutputError
-from scientist.literature.bibtex import BibEntry, parse_bib
 from scientist.writeup.assemble import (
     copy_support_files,
     read_template,

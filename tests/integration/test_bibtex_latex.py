@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from scientist.literature.bibtex import bib_text, make_bibtex, parse_bib
+from core.literature.bibtex import bib_text, make_bibtex, parse_bib
 
 pytestmark = [
     pytest.mark.integration,

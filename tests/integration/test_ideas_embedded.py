@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from core.literature.factory import build_literature
+from core.literature.offline import build_index
 from core.settings import Settings
 from gateway import Gateway
 from gateway.local import LocalServer
@@ -15,8 +17,6 @@ from scientist.ideas.deps import IdeasDeps
 from scientist.ideas.novelty import check_novelty
 from scientist.ideas.records import load_ideas, save_ideas
 from scientist.ideas.template import load_template, shipped_templates
-from scientist.literature.factory import build_literature
-from scientist.literature.offline import build_index
 
 pytestmark = pytest.mark.integration
 FIXTURE = Path(__file__).resolve().parents[2] / "samples" / "calibration" / "iclr_small.jsonl"

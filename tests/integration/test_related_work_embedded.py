@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from core.literature.bibtex import parse_bib
+from core.literature.factory import build_literature
+from core.literature.offline import build_index
 from core.settings import Settings, load_settings
 from gateway import Gateway
 from gateway.local import LocalServer
 from graphs.writeup import write_paper
 from scientist.ideas.records import NoveltyQuery, NoveltyVerdict, PaperRef, relevant_papers
-from scientist.literature.bibtex import parse_bib
-from scientist.literature.factory import build_literature
-from scientist.literature.offline import build_index
 from scientist.writeup.compile import LatexmkCompiler
 from scientist.writeup.deps import WriteupDeps
 from tests.fixtures.writeup.idea_folder import load_idea, load_record, make_idea_folder

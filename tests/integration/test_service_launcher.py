@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from core.literature.factory import index_path
+from core.literature.offline import build_index
 from core.runstore import RunPaths
 from gateway.types import LedgerEntry
-from scientist.literature.factory import index_path
-from scientist.literature.offline import build_index
 from service.config import ServiceConfig
 from service.jobs import RunHandler, default_handlers, pipeline_launcher
 from tests.provider_fakes import ProviderFakes

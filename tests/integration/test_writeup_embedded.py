@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+from core.literature.bibtex import parse_bib
+from core.literature.factory import build_literature
+from core.literature.offline import build_index
 from core.settings import Settings, load_settings
 from gateway import Gateway
 from gateway.local import LocalServer
 from graphs.writeup import write_paper
-from scientist.literature.bibtex import parse_bib
-from scientist.literature.factory import build_literature
-from scientist.literature.offline import build_index
 from scientist.writeup.compile import LatexmkCompiler
 from scientist.writeup.deps import WriteupDeps
 from scientist.writeup.latex import cite_keys

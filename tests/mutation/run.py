@@ -172,7 +172,7 @@ TARGETS: dict[str, Target] = {
             on_disk=True,
         ),
         Target(
-            "scientist/literature/cascade.py",
+            "core/literature/cascade.py",
             ("tests/unit/test_literature*.py", "tests/unit/test_mutation_literature*.py"),
         ),
         Target(

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from scientist.literature.bibtex import bib_text, make_bibtex, parse_bib, unique_key, with_key
-from scientist.literature.corpus import read_corpus
-from scientist.literature.offline import OfflineIndex, build_index
+from core.literature.bibtex import bib_text, make_bibtex, parse_bib, unique_key, with_key
+from core.literature.corpus import read_corpus
+from core.literature.offline import OfflineIndex, build_index
 from scientist.writeup.assemble import read_template
 
 NEURIPS = "Advances in Neural Information Processing Systems"
@@ -41,7 +41,7 @@ def test_comments_are_not_entries() -> None:
 def test_malformed_entry_is_skipped_with_a_warning_naming_the_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="scientist.literature.bibtex"):
+    with caplog.at_level(logging.WARNING, logger="core.literature.bibtex"):
         keys = [e.key for e in parse_bib(USER_BIB, source="refs.bib")]
     assert "broken2021" not in keys and "after2022" in keys
     broken_line = USER_BIB.splitlines().index("@article{broken2021,") + 1
@@ -54,7 +54,7 @@ def test_malformed_entry_is_skipped_with_a_warning_naming_the_line(
 def test_text_that_looks_like_an_entry_but_is_not_read_is_reported(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="scientist.literature.bibtex"):
+    with caplog.at_level(logging.WARNING, logger="core.literature.bibtex"):
         entries = parse_bib("@article(paren, title = {Parentheses})\n", source="p.bib")
     assert entries == []
     assert [r.getMessage() for r in caplog.records] == [
@@ -63,7 +63,7 @@ def test_text_that_looks_like_an_entry_but_is_not_read_is_reported(
 
 
 def test_undefined_macro_is_kept_by_name_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="scientist.literature.bibtex"):
+    with caplog.at_level(logging.WARNING, logger="core.literature.bibtex"):
         (entry,) = parse_bib("@misc{k, title = {T}, month = feb, series = nosuch}")
     assert entry.field("series") == "nosuch" and entry.field("month") == "feb"
     assert [r.getMessage() for r in caplog.records] == [
@@ -90,7 +90,7 @@ def test_resolved_entries_stand_alone_and_plain_ones_stay_as_written() -> None:
 
 
 def test_duplicate_field_keeps_the_first_value(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="scientist.literature.bibtex"):
+    with caplog.at_level(logging.WARNING, logger="core.literature.bibtex"):
         (entry,) = parse_bib("@misc{d, title = {First}, title = {Second}}")
     assert entry.field("title") == "First"
     assert "title given twice" in caplog.text

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from core.literature.models import Paper, SearchResult, SourceOutcome
 from core.runstore import RunPaths
 from core.settings import Settings
 from gateway import Gateway
@@ -19,7 +20,6 @@ from scientist.cli import pipeline as cli
 from scientist.cli.copilot import terminal_copilot
 from scientist.cli.tables import batch_rows, batch_table, cut_statuses
 from scientist.ideas.records import NoveltyQuery, NoveltyVerdict, PaperRef, relevant_papers
-from scientist.literature.models import Paper, SearchResult, SourceOutcome
 from scientist.pipeline.deps import PipelineDeps
 from scientist.pipeline.models import CopilotRequest, IdeaOutcome, PipelineEvent, RunManifest
 from scientist.runs.batch import BatchResult, BatchTask, progress_line, result_of

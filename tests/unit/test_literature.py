@@ -19,13 +19,13 @@ from typing import Any
 import httpx
 import pytest
 
+from core.literature.bibtex import KeyRegistry, base_key, make_bibtex, with_key
+from core.literature.cascade import LiteratureCascade
+from core.literature.errors import RateLimitedError
+from core.literature.factory import build_literature, index_path
+from core.literature.guard import RateLimiter, RetryPolicy, retry_call
+from core.literature.offline import build_index
 from core.settings import Settings
-from scientist.literature.bibtex import KeyRegistry, base_key, make_bibtex, with_key
-from scientist.literature.cascade import LiteratureCascade
-from scientist.literature.errors import RateLimitedError
-from scientist.literature.factory import build_literature, index_path
-from scientist.literature.guard import RateLimiter, RetryPolicy, retry_call
-from scientist.literature.offline import build_index
 from tests.fakes_literature import GROKKING_S2, Act, FakeLiterature, fake_literature_server
 
 FIXTURE = Path(__file__).resolve().parents[2] / "samples" / "calibration" / "iclr_small.jsonl"

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from core.literature.bibtex import parse_bib
+from core.literature.corpus import read_corpus
+from core.literature.errors import CorpusError, IndexMissingError
+from core.literature.factory import build_literature, index_path
+from core.literature.offline import OfflineIndex, build_index, match_expression
 from core.settings import Settings
 from scientist.cli import app
-from scientist.literature.bibtex import parse_bib
-from scientist.literature.corpus import read_corpus
-from scientist.literature.errors import CorpusError, IndexMissingError
-from scientist.literature.factory import build_literature, index_path
-from scientist.literature.offline import OfflineIndex, build_index, match_expression
 
 FIXTURE = Path(__file__).resolve().parents[2] / "samples" / "calibration" / "iclr_small.jsonl"
 SHARED_ICLR = (

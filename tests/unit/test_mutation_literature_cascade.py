@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from scientist.literature.bibtex import make_bibtex
-from scientist.literature.cache import SourceCache, request_key
-from scientist.literature.cascade import GuardedSource, LiteratureCascade
-from scientist.literature.errors import (
+from core.literature.bibtex import make_bibtex
+from core.literature.cache import SourceCache, request_key
+from core.literature.cascade import GuardedSource, LiteratureCascade
+from core.literature.errors import (
     MalformedResponseError,
     RateLimitedError,
     SourceError,
@@ -29,8 +29,8 @@ from scientist.literature.errors import (
     SourceTimeoutError,
     SourceUnavailableError,
 )
-from scientist.literature.guard import RateLimiter, RetryPolicy
-from scientist.literature.models import Paper, SourceName
+from core.literature.guard import RateLimiter, RetryPolicy
+from core.literature.models import Paper, SourceName
 
 TIMEOUT_S = 30.0  # the worker-thread deadline; never reached unless a test means it to be
 START = 1000.0
@@ -297,7 +297,7 @@ def test_a_skipped_source_is_logged_at_info_and_a_failure_at_warning(
         "semantic_scholar", [MalformedResponseError("bad json", source="semantic_scholar")]
     )
     cascade = LiteratureCascade([guarded(s2, time_, skip_after_failures=1)], clock=time_)
-    with caplog.at_level(logging.INFO, logger="scientist.literature"):
+    with caplog.at_level(logging.INFO, logger="core.literature"):
         first = cascade.search("a", 5)
         second = cascade.search("b", 5)
     assert "bad json" in (first.outcomes[0].error or "")
@@ -468,7 +468,7 @@ def test_paper_from_a_failing_source_is_none_and_the_failure_is_logged(
         "semantic_scholar", [MalformedResponseError("bad json", source="semantic_scholar")]
     )
     cascade = LiteratureCascade([guarded(s2, time_)], clock=time_)
-    with caplog.at_level(logging.INFO, logger="scientist.literature"):
+    with caplog.at_level(logging.INFO, logger="core.literature"):
         assert cascade.paper("s2:1") is None
     assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
         (logging.WARNING, "literature source semantic_scholar failed, trying the next: bad json")

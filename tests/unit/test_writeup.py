@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from core.literature.models import Paper
 from core.settings import Settings, load_settings
 from gateway import Gateway, ScriptedLLM
 from gateway.types import LLMRequest
 from graphs.writeup import write_paper
-from scientist.literature.models import Paper
 from scientist.writeup.compile import LatexmkCompiler
 from scientist.writeup.deps import WriteupDeps
 from scientist.writeup.errors import TemplateCompileError, ToolchainMissingError

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from scientist.literature.bibtex import parse_bib, unique_key, with_key
+from core.literature.bibtex import parse_bib, unique_key, with_key
 from scientist.writeup.assemble import assemble, read_template, section_at, section_lines
 from scientist.writeup.checks import CheckContext, invented_numbers, run_checklist, syntax_issues
 from scientist.writeup.citations import place_cite

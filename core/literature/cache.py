@@ -12,7 +12,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 
 from core.clock import Clock
-from scientist.literature.models import Paper
+from core.literature.models import Paper
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (

@@ -6,10 +6,10 @@ from typing import Any
 
 import httpx
 
-from scientist.literature.bibtex import base_key, make_bibtex
-from scientist.literature.errors import MalformedResponseError
-from scientist.literature.http import expect_dict, json_body, transport_error
-from scientist.literature.models import Paper, SourceName
+from core.literature.bibtex import base_key, make_bibtex
+from core.literature.errors import MalformedResponseError
+from core.literature.http import expect_dict, json_body, transport_error
+from core.literature.models import Paper, SourceName
 
 NAME: SourceName = "openalex"
 SELECT = (

@@ -8,15 +8,15 @@ from pathlib import Path
 import httpx
 
 from core.clock import Clock
+from core.literature.cache import SourceCache
+from core.literature.cascade import GuardedSource, LiteratureCascade, Source
+from core.literature.guard import RateLimiter, RetryPolicy
+from core.literature.http import timeouts
+from core.literature.models import SourceName
+from core.literature.offline import OfflineIndex
+from core.literature.openalex import OpenAlexSource
+from core.literature.semantic_scholar import SemanticScholarSource
 from core.settings import LiteratureSettings, Settings
-from scientist.literature.cache import SourceCache
-from scientist.literature.cascade import GuardedSource, LiteratureCascade, Source
-from scientist.literature.guard import RateLimiter, RetryPolicy
-from scientist.literature.http import timeouts
-from scientist.literature.models import SourceName
-from scientist.literature.offline import OfflineIndex
-from scientist.literature.openalex import OpenAlexSource
-from scientist.literature.semantic_scholar import SemanticScholarSource
 
 SECONDS_PER_DAY = 86400.0
 

@@ -18,10 +18,10 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from scientist.literature.bibtex import STOPWORDS, base_key, make_bibtex, with_key
-from scientist.literature.corpus import CorpusRecord, corpus_files, read_corpus
-from scientist.literature.errors import IndexMissingError
-from scientist.literature.models import Paper, SourceName
+from core.literature.bibtex import STOPWORDS, base_key, make_bibtex, with_key
+from core.literature.corpus import CorpusRecord, corpus_files, read_corpus
+from core.literature.errors import IndexMissingError
+from core.literature.models import Paper, SourceName
 
 # bm25() weights per column: record_id, title, abstract, authors, venue, data.
 BM25_WEIGHTS = (0.0, 10.0, 1.0, 2.0, 0.5, 0.0)

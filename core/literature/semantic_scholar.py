@@ -18,10 +18,10 @@ import httpx
 from semanticscholar import SemanticScholar
 from semanticscholar.ApiRequester import ApiRequester
 
-from scientist.literature.bibtex import base_key, make_bibtex, with_key
-from scientist.literature.errors import MalformedResponseError, SourceError
-from scientist.literature.http import expect_dict, json_body, transport_error
-from scientist.literature.models import Paper, SourceName
+from core.literature.bibtex import base_key, make_bibtex, with_key
+from core.literature.errors import MalformedResponseError, SourceError
+from core.literature.http import expect_dict, json_body, transport_error
+from core.literature.models import Paper, SourceName
 
 NAME: SourceName = "semantic_scholar"
 FIELDS = [

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from core.clock import Clock, Sleep
-from scientist.literature.errors import (
+from core.literature.errors import (
     RateLimitedError,
     SourceError,
     SourceTimeoutError,

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from core.clock import Clock, Sleep
-from scientist.literature.bibtex import KeyRegistry, with_key
-from scientist.literature.cache import SourceCache, request_key
-from scientist.literature.errors import LiteratureError, SourceError, SourceSkippedError
-from scientist.literature.guard import RateLimiter, RetryPolicy, retry_call, run_with_deadline
-from scientist.literature.models import Paper, SearchResult, SourceName, SourceOutcome
+from core.literature.bibtex import KeyRegistry, with_key
+from core.literature.cache import SourceCache, request_key
+from core.literature.errors import LiteratureError, SourceError, SourceSkippedError
+from core.literature.guard import RateLimiter, RetryPolicy, retry_call, run_with_deadline
+from core.literature.models import Paper, SearchResult, SourceName, SourceOutcome
 
-log = logging.getLogger("scientist.literature")
+log = logging.getLogger("core.literature")
 
 
 class Source(Protocol):

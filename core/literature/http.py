@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from scientist.literature.errors import (
+from core.literature.errors import (
     MalformedResponseError,
     RateLimitedError,
     SourceError,

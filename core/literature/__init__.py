@@ -4,9 +4,9 @@
 write-up stages use; ``Paper.bibtex`` and ``Paper.citation_key`` are ready to cite.
 """
 
-from scientist.literature.cascade import LiteratureCascade
-from scientist.literature.factory import build_literature
-from scientist.literature.models import Literature, Paper, SearchResult, SourceOutcome
+from core.literature.cascade import LiteratureCascade
+from core.literature.factory import build_literature
+from core.literature.models import Literature, Paper, SearchResult, SourceOutcome
 
 __all__ = [
     "Literature",

@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from scientist.literature.bibtex import parse_bib
-from scientist.literature.errors import CorpusError
+from core.literature.bibtex import parse_bib
+from core.literature.errors import CorpusError
 
 CORPUS_SUFFIXES = (".jsonl", ".bib")
 _YEAR = re.compile(r"\b(19|20)\d\d\b")
