@@ -282,6 +282,31 @@ class ReviewSettings(_Strict):
     )
 
 
+class ChecksSettings(_Strict):
+    """The reviewer's checks (no LLM): references looked up, numbers and cross-references
+    checked against the paper itself, closest prior work retrieved."""
+
+    enabled: bool = Field(
+        True, description="Run the checks before a review and give the findings to reviewers."
+    )
+    verify_references: bool = Field(
+        True, description="Look each bibliography entry up in the literature cascade."
+    )
+    max_references: int = Field(
+        150, ge=0, description="Bibliography entries looked up at most (the rest: unchecked)."
+    )
+    lookup_workers: int = Field(4, ge=1, le=32, description="Reference lookups at once.")
+    time_budget_s: float = Field(
+        60.0,
+        gt=0,
+        description="Wall time all lookups of one paper may take; entries not looked up by "
+        "then are `unchecked` (never `not_found`).",
+    )
+    prior_work: int = Field(
+        5, ge=0, le=50, description="Closest prior papers listed (0: do not retrieve)."
+    )
+
+
 class ServiceSettings(_Strict):
     """The HTTP service."""
 
@@ -537,6 +562,9 @@ class Settings(BaseSettings):
     )
     writing: WritingSettings = Field(default_factory=WritingSettings, description="Write-up.")
     review: ReviewSettings = Field(default_factory=ReviewSettings, description="Reviewer.")
+    checks: ChecksSettings = Field(
+        default_factory=ChecksSettings, description="The reviewer's checks (no LLM)."
+    )
     pipeline: PipelineSettings = Field(
         default_factory=PipelineSettings, description="The paper pipeline around the stages."
     )

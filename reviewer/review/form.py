@@ -218,6 +218,11 @@ class PaperText(BaseModel):
     pages: int | None = None
     text: str
     sections: list[Section] = Field(default_factory=list)
+    page_texts: list[str] = Field(
+        default_factory=list,
+        description="Each page's text (running headers and footers removed), for the checks "
+        "that report a page; empty for text given directly.",
+    )
 
 
 class Excerpt(BaseModel):

@@ -195,6 +195,7 @@ def _paper_from_pages(source: str, pages: list[str]) -> PaperText:
         pages=len(pages),
         text=render(sections),
         sections=sections,
+        page_texts=["\n".join(page) for page in page_lines],
     )
 
 
