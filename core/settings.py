@@ -474,33 +474,37 @@ class ClusterSettings(_Strict):
         "Ray instance on this machine.",
     )
     num_cpus: float = Field(
-        1.0, gt=0, description="CPUs reserved per paper run (one Ray task each)."
+        1.0, gt=0, description="CPUs reserved per idea pipeline (one Ray task each)."
     )
     num_gpus: float = Field(
-        0.0, ge=0, description="GPUs reserved per paper run (a template's resources.json wins)."
+        0.0,
+        ge=0,
+        description="GPUs reserved per idea pipeline (a template's resources.json wins).",
     )
     memory_mb: int | None = Field(
         None,
         ge=1,
-        description="Memory reserved per paper run when Ray places it (a reservation, not a "
-        "limit); None reserves none.",
+        description="Memory reserved per idea pipeline when Ray places it (a reservation, "
+        "not a limit); None reserves none.",
     )
     artefacts: Literal["shared", "transfer"] = Field(
         "shared",
         description="shared: runs_dir is on storage every node mounts at the same path; "
-        "transfer: each run works in scratch_dir on its node and its folder is sent back "
-        "(tar.gz through Ray's object store) and unpacked on the machine that started it.",
+        "transfer: each idea pipeline works in scratch_dir on its node and its idea folder "
+        "is sent back (tar.gz through Ray's object store) and unpacked into the run folder "
+        "on the machine that started the batch.",
     )
     scratch_dir: Path | None = Field(
         None,
-        description="Where a transfer-mode run works on its node (None: the node's temp "
-        "folder/autoscholar-runs); a retry on the same node resumes from it.",
+        description="Where a transfer-mode idea pipeline works on its node, and where "
+        "templates are unpacked (None: the node's temp folder/autoscholar-runs); a retry on "
+        "the same node resumes from it.",
     )
     max_retries: int = Field(
         3,
         ge=0,
-        description="Retries of a run whose worker process or node died; each resumes from "
-        "the run's checkpoints (a run that fails on its own is never retried).",
+        description="Retries of an idea pipeline whose worker process or node died; each "
+        "resumes from the idea's checkpoints (one that fails on its own is never retried).",
     )
     local_cpus: int | None = Field(
         None, ge=1, description="CPUs of the private instance (address None); None: all."
@@ -509,6 +513,12 @@ class ClusterSettings(_Strict):
         True,
         description="One embedded model server per node, shared by every run on it (a "
         "detached Ray actor); false: one per Ray worker process.",
+    )
+    ideas_in_flight: int = Field(
+        64,
+        ge=1,
+        description="Idea pipelines of one run submitted to the cluster at once (Ray queues "
+        "them until a node has their resources).",
     )
     service_runs: bool = Field(
         False,

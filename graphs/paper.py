@@ -37,8 +37,9 @@ STAGE_GRAPHS = StageGraphs(
 Provide = Callable[[], PipelineDeps]
 
 
-def build_idea_graph(deps: Provide | None = None) -> Any:
-    """One idea through experiments, write-up and review; inherits the parent's checkpointer."""
+def build_idea_graph(deps: Provide | None = None, checkpointer: Any = None) -> Any:
+    """One idea through experiments, write-up and review; inherits the parent's checkpointer
+    (or, run as a task of its own, checkpoints in ``checkpointer``)."""
     schema = None if deps else PipelineDeps
     builder = StateGraph(IdeaState, context_schema=schema, output_schema=IdeaOutput)
     builder.add_node("begin", with_context(nodes.begin, deps))
@@ -53,19 +54,26 @@ def build_idea_graph(deps: Provide | None = None) -> Any:
     builder.add_edge("begin", "experiment")
     builder.add_edge("improve", "finish")
     builder.add_edge("finish", END)
-    return builder.compile()
+    return builder.compile(checkpointer=checkpointer)
 
 
-def build_paper_graph(checkpointer: Any = None, *, deps: Provide | None = None) -> Any:
+def build_paper_graph(
+    checkpointer: Any = None, *, deps: Provide | None = None, ideas_apart: bool = False
+) -> Any:
     """The whole pipeline for one template; pass a SqliteSaver to make it resumable. Invoke
     it with ``context=PipelineDeps(...)``, or bind the dependencies with ``deps`` (a
-    provider, called when a node first needs them)."""
+    provider, called when a node first needs them). With ``ideas_apart`` each idea's
+    pipeline is a task of its own (``deps.idea_runner``: a Ray task), which checkpoints in
+    the idea's folder; this graph waits for it and records its outcome."""
     schema = None if deps else PipelineDeps
     builder = StateGraph(PaperState, context_schema=schema, input_schema=PaperInput)
     builder.add_node("generate_ideas", with_context(nodes.generate_ideas, deps))
     builder.add_node("review_ideas", with_context(nodes.review_ideas, deps))
     builder.add_node("start_ideas", nodes.start_ideas)
-    builder.add_node("idea_pipeline", build_idea_graph(deps))
+    if ideas_apart:
+        builder.add_node("idea_pipeline", with_context(nodes.idea_apart, deps))
+    else:
+        builder.add_node("idea_pipeline", build_idea_graph(deps))
     builder.add_node("summarize", with_context(nodes.summarize, deps))
     builder.add_edge(START, "generate_ideas")
     builder.add_edge("generate_ideas", "review_ideas")

@@ -32,8 +32,9 @@ from core.runstore import RunPaths
 from core.settings import Settings
 from gateway.ledger import read_entries
 from gateway.local import shared_server
-from scientist.pipeline.models import PipelineEvent, RunManifest
+from scientist.pipeline.models import IdeaOutcome, PipelineEvent, RunManifest
 from scientist.runs.batch import BatchResult, BatchTask, run_task
+from scientist.runs.idea_task import IdeaJob, run_idea_job
 from scientist.runs.ray_node import node_model, share_node_model
 from scientist.runs.run import run_in_folder
 from tests.pipeline_support import (
@@ -88,7 +89,8 @@ def toy_templates(root: Path, *names: str, resources: dict[str, Any] | None = No
 class FakeTask:
     """A batch task function on the pipeline fakes; picklable, so it runs in a Ray worker
     or a process of the local pool, where it builds its fakes. Each template's model calls
-    go to ``log_dir/calls-<template>.jsonl``."""
+    go to ``log_dir/calls-<template>.jsonl``. Under Ray it drives the run on the driver;
+    ``ideas()`` is the matching function for the idea tasks on the nodes."""
 
     log_dir: Path
     pause_template: str | None = None  # this template's editor pauses once (kill tests)
@@ -103,12 +105,31 @@ class FakeTask:
             with (self.log_dir / f"raised-{name}").open("a") as handle:
                 handle.write(f"{os.getpid()}\n")
             raise RuntimeError(f"template {name} crashed outright")
-        (self.log_dir / f"run_dir-{name}").write_text(str(task.run_dir))
+        return run_task(task, deps_factory=self._factory(name))
+
+    def ideas(self) -> FakeIdea:
+        """The idea-task function with the same fakes."""
+        return FakeIdea(self)
+
+    def _factory(self, name: str) -> Callable[..., Any]:
         pausing = name == self.pause_template
         editor = FakeEditor(self.pause_marker if pausing else None, self.pause_s)
         runner = FakeRunner(crashes=1000 if name == self.crash_template else 0)
         model = PipelineModel(self.log_dir / f"calls-{name}.jsonl")
-        return run_task(task, deps_factory=fake_deps_factory(model, editor=editor, runner=runner))
+        return fake_deps_factory(model, editor=editor, runner=runner)
+
+
+@dataclass(frozen=True)
+class FakeIdea:
+    """An idea task function on the pipeline fakes (a Ray worker builds them); it notes
+    the run folder it worked in at ``log_dir/run_dir-<template>``."""
+
+    task: FakeTask
+
+    def __call__(self, job: IdeaJob) -> IdeaOutcome:
+        name = Path(job.template).name
+        (self.task.log_dir / f"run_dir-{name}").write_text(job.run_dir)
+        return run_idea_job(job, deps_factory=self.task._factory(name))
 
 
 def fake_run_in_folder(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from core.clock import Clock
 from core.runstore import RunPaths
@@ -13,8 +13,9 @@ from core.settings import BudgetSettings, Settings
 from gateway import Gateway
 from gateway.ledger import Ledger, ScopedLedger
 from reviewer.review.reviewing import ReviewDeps
+from scientist.ideas.models import Idea
 from scientist.ideas.template import Template
-from scientist.pipeline.models import CopilotReply, CopilotRequest, PipelineEvent
+from scientist.pipeline.models import CopilotReply, CopilotRequest, IdeaOutcome, PipelineEvent
 
 if TYPE_CHECKING:
     from core.literature.models import Literature
@@ -27,6 +28,20 @@ if TYPE_CHECKING:
     from scientist.writeup.models import WriteupRecord
 
 Copilot = Callable[[CopilotRequest], CopilotReply]
+
+
+class IdeaRunner(Protocol):
+    """Runs one idea's whole pipeline as a task of its own (a Ray task on some node, or in
+    this process on the idea's own checkpoints) and returns how it ended."""
+
+    @property
+    def parallel(self) -> int:
+        """How many ideas of one run it takes at once."""
+        ...
+
+    def __call__(self, idea: Idea, deps: PipelineDeps) -> IdeaOutcome:
+        """Run (or resume) ``idea``'s pipeline in ``deps.run``; block until it ends."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -59,6 +74,7 @@ class PipelineDeps:
     copilot: Copilot | None = None
     on_event: Callable[[PipelineEvent], None] | None = None
     clock: Clock = time.time
+    idea_runner: IdeaRunner | None = None
     _idea_gateways: dict[str, Gateway] = field(default_factory=dict, repr=False)
 
     def notify(self, event: PipelineEvent) -> None:

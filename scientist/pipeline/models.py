@@ -44,6 +44,9 @@ class IdeaOutcome(BaseModel):
     accept_probability: float | None = None
     revised_overall: float | None = Field(None, description="Overall after the --improve revision.")
     usage: dict[str, StageUsage] = Field(default_factory=dict, description="Per stage.")
+    node: str | None = Field(
+        None, description="The Ray node its pipeline ran on; None: in the run's own process."
+    )
 
     @property
     def cost_usd(self) -> float:
@@ -109,6 +112,12 @@ class RunManifest(BaseModel):
     )
     versions: dict[str, str] = Field(default_factory=dict)
     settings: dict[str, Any] = Field(default_factory=dict)
+    idea_tasks: Literal["inline", "apart"] = Field(
+        "inline",
+        description="inline: every idea's pipeline runs inside this run's graph and "
+        "checkpoints; apart: each idea ran as a task of its own (a Ray task), with its own "
+        "checkpoints.sqlite in its folder, and `scientist resume` continues it the same way.",
+    )
     ideas_stage: StageUsage = Field(default_factory=StageUsage)
     ideas: list[IdeaOutcome] = Field(default_factory=list)
     totals: dict[str, Any] = Field(default_factory=dict, description="Ledger totals.")

@@ -121,6 +121,21 @@ def fan_out(state: PaperState) -> list[Send] | Literal["summarize"]:
     return [Send("idea_pipeline", {"idea": idea, "feedback": {}}) for idea in ideas]
 
 
+def idea_apart(state: IdeaState, runtime: Runtime[PipelineDeps]) -> dict[str, Any]:
+    """One idea's pipeline as a task of its own (``deps.idea_runner``, e.g. a Ray task on
+    some node); its calls join the run's ledger once it ends, as if it had run here."""
+    deps = runtime.context
+    if deps.idea_runner is None:
+        raise AutoscholarError(
+            "This run runs each idea as a task of its own but no idea runner was given; "
+            "resume it with `scientist resume` (which runs them here) or through the batch."
+        )
+    idea = state["idea"]
+    outcome = deps.idea_runner(idea, deps)
+    stages.merge_idea_ledger(deps, idea.Name)
+    return {"outcomes": {idea.Name: outcome}}
+
+
 def summarize(state: PaperState, runtime: Runtime[PipelineDeps]) -> dict[str, Any]:
     """Write run.json with every idea's outcome, or why no idea was run (the runner adds
     timings and totals)."""

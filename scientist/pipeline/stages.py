@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from core.settings import Settings
 from gateway.errors import AutoscholarError
-from gateway.ledger import Ledger
+from gateway.ledger import Ledger, read_entries
 from gateway.types import LedgerEntry
 from reviewer.review.form import ReviewReport
 from reviewer.review.report import write_outputs
@@ -44,6 +44,21 @@ if TYPE_CHECKING:
 def idea_ledger(deps: PipelineDeps, name: str) -> Ledger:
     """The idea's own ledger (``<idea>/ledger.jsonl``), chained to the run's."""
     return deps.idea_gateway(name).ledger
+
+
+def merge_idea_ledger(deps: PipelineDeps, name: str) -> int:
+    """Add the calls an idea made as a task of its own (``<idea>/ledger.jsonl``) to the run's
+    ledger, each once (a merge repeated after a crash adds nothing); how many were added."""
+    path = deps.run.idea(name).root / "ledger.jsonl"
+    if not path.is_file():
+        return 0
+    known = {entry.model_dump_json() for entry in deps.run_ledger.entries}
+    added = 0
+    for entry in read_entries(path):
+        if entry.model_dump_json() not in known:
+            deps.run_ledger.record(entry)
+            added += 1
+    return added
 
 
 def ideas_stage(deps: PipelineDeps, feedback: str | None) -> IdeasFile:

@@ -11,19 +11,18 @@ import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from contextvars import ContextVar
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from scientist.pipeline.deps import PipelineDeps
-from scientist.pipeline.models import IdeaOutcome, PipelineEvent, RunManifest
-from scientist.runs.run import RunRequest, resume_pipeline, run_pipeline
-
-# Where the progress events of the run a task is running go (an executor that shows them
-# elsewhere, the Ray executor's task wrapper, sets it around ``fn(task)``); None: nowhere.
-TASK_EVENTS: ContextVar[Callable[[PipelineEvent], None] | None] = ContextVar(
-    "task_events", default=None
+from scientist.pipeline.models import IdeaOutcome, RunManifest
+from scientist.runs.run import (
+    TASK_EVENTS,
+    RunInterrupted,
+    RunRequest,
+    resume_pipeline,
+    run_pipeline,
 )
 
 
@@ -120,6 +119,14 @@ def run_task(
             )
         else:
             run, manifest = run_pipeline(request, deps_factory=deps_factory)
+    except RunInterrupted as exc:
+        return BatchResult(
+            task=task,
+            run_dir=exc.run_dir,
+            status="interrupted",
+            reason=str(exc),
+            seconds=time.monotonic() - start,
+        )
     except Exception as exc:
         return BatchResult(
             task=task,

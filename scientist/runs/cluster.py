@@ -7,8 +7,10 @@ used without the ``cluster`` extra.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import shutil
 import sqlite3
 import tarfile
 import tempfile
@@ -149,6 +151,53 @@ def scratch_folder(base: Path | None, run_root: str) -> Path:
     root = base or Path(tempfile.gettempdir()) / "autoscholar-runs"
     tag = hashlib.sha256(run_root.encode()).hexdigest()[:12]
     return root / tag / Path(run_root).name
+
+
+def idea_scratch(base: Path | None, run_root: str, idea_dir: str) -> Path:
+    """Where a transfer-mode idea task works on its node: a run folder of its own (the
+    run's ``ideas.json`` and this idea's folder), found again by a retry on the same node."""
+    root = base or Path(tempfile.gettempdir()) / "autoscholar-runs"
+    tag = hashlib.sha256(f"{run_root}\0{idea_dir}".encode()).hexdigest()[:12]
+    return root / tag / Path(run_root).name
+
+
+def pack_parts(root: Path, names: list[str]) -> bytes:
+    """Those of ``names`` (files or folders in ``root``) that exist, as tar.gz bytes."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=6) as tar:
+        for name in names:
+            if (root / name).exists():
+                tar.add(root / name, arcname=name)
+    return buffer.getvalue()
+
+
+def template_on_node(base: Path | None, archive: bytes, name: str) -> Path:
+    """The template folder a task runs, unpacked on its node from the bytes the driver sent
+    (once per node and template version): no node needs the driver's paths."""
+    root = base or Path(tempfile.gettempdir()) / "autoscholar-runs"
+    digest = hashlib.sha256(archive).hexdigest()[:16]
+    target = root / "templates" / digest / name
+    if target.is_dir():
+        return target
+    staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=_made(root / "templates")))
+    unpack(archive, staging / name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # another task on this node unpacked it first
+        (staging / name).rename(target)
+    shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _made(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def bring_idea_home(archive: bytes, work_root: str, run: RunPaths, idea_dir: str) -> None:
+    """Unpack an idea folder a node sent back into the run folder here, naming this folder."""
+    target = run.root / idea_dir
+    unpack(archive, target)
+    rewrite_paths(target, work_root, str(run.root))
 
 
 def pack(folder: Path) -> bytes:

@@ -1,64 +1,75 @@
 """Paper runs on a Ray cluster: ``scientist batch --executor ray`` and the service's run jobs.
 
-Each run of a batch (a ``BatchTask``) is one Ray task that reserves the CPUs, GPUs and
-memory of ``cluster.*`` or of its template's ``resources.json``. The folder of each run is
-made here, on the driver, before its task is submitted (``run.json`` and empty
-checkpoints), and the task continues that folder with ``resume_pipeline``:
+A batch's runs are driven here, on the machine that started the batch: each run's own
+stage (ideas, novelty checks) and its graph with its checkpoints stay on this machine, and
+each of its idea pipelines (experiments, write-up, review) is one Ray task that reserves
+the CPUs, GPUs and memory of ``cluster.*`` or of its template's ``resources.json``. The
+template folder travels with the task (packed once per batch), so no node needs the
+driver's paths. An idea task checkpoints in the idea's own ``checkpoints.sqlite``
+(``scientist.runs.idea_task``):
 
 - ``cluster.artefacts=shared``: runs_dir is a path every node mounts; the task works in the
-  driver's folder. A retry after a worker or node died resumes from its checkpoints.
-- ``transfer``: the task works in a scratch folder on its node, packs it as tar.gz bytes
-  that travel back through Ray's object store, and the driver unpacks them into its folder
-  (the paths inside are rewritten to it). A retry on the same node resumes from the
-  scratch folder; on another node (Ray may place a retry anywhere, and a dead node's
-  scratch folder is gone) it starts the run over from the folder as it was submitted.
+  driver's idea folder. A retry after a worker or node died resumes from its checkpoints.
+- ``transfer``: the task works in a scratch folder on its node (the run's ``ideas.json``
+  and the idea's folder, sent with it), packs the idea folder as tar.gz bytes that travel
+  back through Ray's object store, and the driver unpacks them into its run folder (the
+  paths inside are rewritten to it). A retry on the same node resumes from the scratch
+  folder; on another node (Ray may place a retry anywhere, and a dead node's scratch
+  folder is gone) it starts over from the idea folder as it was sent.
 
 A task whose worker process or node dies is retried ``cluster.max_retries`` times; a task
-that fails for its own reasons (a template that crashes) is that run's failure and is not
-retried. Ctrl-C cancels every unfinished task (``ray.cancel``) and marks its ``run.json``
-interrupted: ``scientist resume RUN`` continues it. Progress events travel from the tasks
-to the driver through a small actor; each result and event names the node.
+that fails for its own reasons is that idea's failure and is not retried (a template that
+crashes in its experiments fails its own ideas, and the batch goes on). Each idea's calls
+join its run's ledger when it ends, so ledgers, ``run.json`` totals and costs come out as
+with the local executor. Ctrl-C cancels every idea task in flight (``ray.cancel``) and
+marks each run interrupted: ``scientist resume RUN`` continues it, here, each idea from its
+own checkpoints. Progress events travel from the tasks to the driver through a small
+actor; each event and idea outcome names its node.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import ray
 from pydantic import BaseModel, ConfigDict
 
-from core.runstore import RunPaths
+from core.runstore import RunPaths, safe_name
 from core.settings import ClusterSettings, Settings
-from gateway.errors import AutoscholarError
-from scientist.pipeline.models import PipelineEvent, RunManifest
+from scientist.ideas.models import Idea
+from scientist.pipeline.deps import PipelineDeps
+from scientist.pipeline.models import IdeaOutcome, PipelineEvent, RunManifest
 from scientist.runs.batch import BatchResult, BatchTask, TaskFn
 from scientist.runs.cluster import (
     ClusterError,
     RunLostError,
     TaskResources,
     bring_home,
-    manifest_ideas,
-    mark_interrupted,
+    bring_idea_home,
     pack,
+    pack_parts,
     portable_task,
-    prepare_run,
     task_resources,
 )
+from scientist.runs.idea_task import IdeaFn, job_for, run_idea_job
 from scientist.runs.ray_node import (
     EventSinkActor,
+    IdeaReply,
     JobRunner,
     TaskPlan,
-    TaskReply,
-    run_batch_task,
+    run_idea_task,
     run_job_task,
 )
-from scientist.runs.run import run_in_folder
+from scientist.runs.run import IDEA_RUNNER, TASK_EVENTS, RunInterrupted, run_in_folder
 
 
 class TaskEvent(BaseModel):
@@ -124,19 +135,45 @@ def task_options(resources: TaskResources, max_retries: int) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- the driver
 
+DRIVER = "driver"  # the node label of a run's own stage (its ideas), run on the driver
+
 
 @dataclass
-class Submitted:
-    """A task on its way: what it runs and the folder it fills."""
+class Flight:
+    """An idea task on its way: which run it belongs to, and its Ray reference."""
 
-    key: int
-    task: BatchTask
-    run: RunPaths
-    started: float = field(default_factory=time.monotonic)
+    template: str
+    run_dir: str
+    ref: Any = None
+
+
+@dataclass
+class _Shared:
+    """What the driver's threads share with the loop that yields results: the idea tasks
+    in flight (so Ctrl-C can cancel them), events to forward, finished results."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    flights: dict[int, Flight] = field(default_factory=dict)
+    events: queue.Queue[TaskEvent] = field(default_factory=queue.Queue)
+    results: queue.Queue[BatchResult] = field(default_factory=queue.Queue)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    next_key: int = 0
+    templates: dict[str, bytes] = field(default_factory=dict)
+
+    def add(self, flight: Flight) -> int:
+        with self.lock:
+            self.next_key += 1
+            self.flights[self.next_key] = flight
+            return self.next_key
+
+    def refs(self) -> list[Any]:
+        with self.lock:
+            return [f.ref for f in self.flights.values() if f.ref is not None]
 
 
 class RayExecutor:
-    """The batch ``Executor`` on Ray: one task per run, results as they finish."""
+    """The batch ``Executor`` on Ray: each run's own stage (ideas) on this machine, each of
+    its idea pipelines one Ray task; results as runs finish."""
 
     def __init__(
         self,
@@ -145,131 +182,192 @@ class RayExecutor:
         on_event: Callable[[TaskEvent], None] | None = None,
         runtime_env: dict[str, Any] | None = None,
         poll_s: float = 0.5,
+        idea_fn: IdeaFn = run_idea_job,
     ) -> None:
         self.cluster = cluster
         self.on_event = on_event
         self.runtime_env = runtime_env
         self.poll_s = poll_s
+        self.idea_fn = idea_fn  # what runs on the node; tests pass one on the pipeline fakes
         self._sink: Any = None
-        self._pending: dict[Any, Submitted] = {}
+        self._shared = _Shared()
+        self._unfinished = 0
 
     def run(self, fn: TaskFn, tasks: Iterable[BatchTask]) -> Iterator[BatchResult]:
-        """Submit every task; yield results in completion order; Ctrl-C cancels the rest."""
+        """Drive every run here (one thread each) with its ideas sent to the cluster; yield
+        results in completion order; Ctrl-C cancels every idea task in flight."""
         connect(self.cluster, self.runtime_env)
+        self._shared = _Shared()
         self._sink = EventSinkActor.remote() if self.on_event else None
+        drivers = [
+            threading.Thread(
+                target=self._drive, args=(fn, portable_task(task)), daemon=True, name="run"
+            )
+            for task in tasks
+        ]
+        for thread in drivers:
+            thread.start()
+        self._unfinished = len(drivers)
         try:
-            for key, task in enumerate(tasks):
-                failed = self._submit(fn, portable_task(task), key)
-                if failed is not None:
-                    yield failed
             yield from self._gather()
         except KeyboardInterrupt:
             yield from self._interrupt()
         finally:
-            self._cancel_all()  # the consumer stopped early (its own Ctrl-C, an error)
+            self._cancel_flights()  # the consumer stopped early (its own Ctrl-C, an error)
             if self._sink is not None:
                 ray.kill(self._sink)
 
-    def _submit(self, fn: TaskFn, task: BatchTask, key: int) -> BatchResult | None:
-        """Make the run's folder and submit its task; a task that cannot start is failed."""
+    def _drive(self, fn: TaskFn, task: BatchTask) -> None:
+        """One run on the driver: ``fn(task)`` with its ideas sent out as Ray tasks."""
+        runner = RayIdeaRunner(self, task)
+        label = task.template
+
+        def local_event(event: PipelineEvent) -> None:
+            self._shared.events.put(TaskEvent(template=label, run_dir="", node=DRIVER, event=event))
+
+        context = contextvars.copy_context()
+        context.run(IDEA_RUNNER.set, runner)
+        context.run(TASK_EVENTS.set, local_event)
         start = time.monotonic()
         try:
-            options = task_options(task_resources(self.cluster, task.template), self.max_retries)
-            run = prepare_run(task)
-        except AutoscholarError as exc:
+            result = context.run(fn, task)
+        except BaseException as exc:  # a driver thread never dies silently
             reason = f"{type(exc).__name__}: {exc}"
-            return BatchResult(task=task, status="failed", reason=reason, seconds=0.0)
-        task = task.model_copy(update={"run_dir": str(run.root)})
-        transfer = self.cluster.artefacts == "transfer"
-        seed = pack(run.root) if transfer else None
-        plan = TaskPlan(self.cluster.artefacts, self.cluster.scratch_dir, self.embedded)
-        ref = run_batch_task.options(**options).remote(fn, task, plan, seed, self._sink, key)
-        self._pending[ref] = Submitted(key, task, run, start)
-        return None
+            result = BatchResult(
+                task=task, status="failed", reason=reason, seconds=time.monotonic() - start
+            )
+        nodes = sorted({o.node for o in result.ideas if o.node})
+        self._shared.results.put(result.model_copy(update={"node": ", ".join(nodes) or None}))
 
     @property
     def max_retries(self) -> int:
         """Retries of a task whose worker or node died."""
         return self.cluster.max_retries
 
-    @property
-    def embedded(self) -> bool:
-        """Whether the tasks share one embedded model server per node."""
-        return self.cluster.embedded_per_node
-
     def _gather(self) -> Iterator[BatchResult]:
-        while self._pending:
-            done, _ = ray.wait(list(self._pending), num_returns=1, timeout=self.poll_s)
+        """Each run's result as its driver thread ends; events forwarded meanwhile."""
+        while self._unfinished > 0:
+            try:
+                result = self._shared.results.get(timeout=self.poll_s)
+            except queue.Empty:
+                self._forward_events()
+                continue
             self._forward_events()
-            for ref in done:
-                yield self._finish(ref, self._pending.pop(ref))
+            self._unfinished -= 1
+            yield result
         self._forward_events()
 
     def _forward_events(self) -> None:
-        if self._sink is None or self.on_event is None:
+        if self.on_event is None:
             return
-        keyed = {s.key: s for s in self._pending.values()}
+        while not self._shared.events.empty():
+            self.on_event(self._shared.events.get_nowait())
+        if self._sink is None:
+            return
+        with self._shared.lock:
+            flights = dict(self._shared.flights)
         for key, node, data in ray.get(self._sink.take.remote()):
-            submitted = keyed.get(key)
-            template = submitted.task.template if submitted else f"task {key}"
-            run_dir = str(submitted.run.root) if submitted else ""
+            flight = flights.get(key)
             event = PipelineEvent.model_validate(data)
-            self.on_event(TaskEvent(template=template, run_dir=run_dir, node=node, event=event))
-
-    def _finish(self, ref: Any, submitted: Submitted) -> BatchResult:
-        """The task's result, its folder brought home; a lost or failed task as a failure."""
-        try:
-            reply: TaskReply = ray.get(ref)
-        except ray.exceptions.RayTaskError as exc:  # fn itself raised: this run's failure
-            return self._failed(submitted, _cause(exc))
-        except ray.exceptions.TaskCancelledError:  # by Ctrl-C
-            return self._interrupted(submitted)
-        except ray.exceptions.RayError as exc:  # the worker or node died too often
-            reason = f"{_cause(exc)} (after {self.max_retries} retries)"
-            return self._failed(submitted, f"{reason}; {_resume_hint(submitted.run)}")
-        if reply.archive is not None and reply.work_root is not None:
-            bring_home(reply.archive, reply.work_root, submitted.run)
-            rewritten = reply.result.model_dump_json().replace(
-                reply.work_root, str(submitted.run.root)
+            self.on_event(
+                TaskEvent(
+                    template=flight.template if flight else f"task {key}",
+                    run_dir=flight.run_dir if flight else "",
+                    node=node,
+                    event=event,
+                )
             )
-            return BatchResult.model_validate_json(rewritten)
-        return reply.result
-
-    def _failed(self, submitted: Submitted, reason: str) -> BatchResult:
-        return BatchResult(
-            task=submitted.task,
-            run_dir=str(submitted.run.root),
-            status="failed",
-            reason=reason,
-            seconds=time.monotonic() - submitted.started,
-            ideas=manifest_ideas(submitted.run),
-        )
-
-    def _interrupted(self, submitted: Submitted) -> BatchResult:
-        reason = f"interrupted; {_resume_hint(submitted.run)}"
-        mark_interrupted(submitted.run, reason)
-        return self._failed(submitted, reason).model_copy(update={"status": "interrupted"})
 
     def _interrupt(self) -> Iterator[BatchResult]:
-        """Ctrl-C: cancel every unfinished task, wait for them to stop, mark their runs
-        interrupted (a task that finished meanwhile keeps its result)."""
-        self._cancel_pending()
-        while self._pending:
-            ref, submitted = self._pending.popitem()
-            yield self._finish(ref, submitted)
+        """Ctrl-C: cancel every idea task in flight; each run then stops at its idea tasks
+        and is marked interrupted (a run still in its ideas stage stops when that ends; a
+        second Ctrl-C stops waiting, and its folder resumes from its checkpoints)."""
+        self._cancel_flights()
+        yield from self._gather()
 
-    def _cancel_pending(self) -> None:
-        refs = list(self._pending)
+    def _cancel_flights(self) -> None:
+        self._shared.stopping.set()
+        refs = self._shared.refs()
         for ref in refs:
             ray.cancel(ref, force=True)
         if refs:
             ray.wait(refs, num_returns=len(refs), timeout=60)
 
-    def _cancel_all(self) -> None:
-        """The consumer stopped reading: cancel what is left and mark it interrupted."""
-        self._cancel_pending()
-        while self._pending:
-            self._finish(*self._pending.popitem())
+    # the idea runner's side
+
+    def template_archive(self, path: Path) -> bytes:
+        """The template folder as bytes for the nodes (packed once per batch)."""
+        key = str(path)
+        with self._shared.lock:
+            archive = self._shared.templates.get(key)
+        if archive is None:
+            archive = pack(path)
+            with self._shared.lock:
+                self._shared.templates[key] = archive
+        return archive
+
+
+class RayIdeaRunner:
+    """Sends each idea pipeline of one run to the cluster as a Ray task and waits for it
+    (the run's graph waits on several at once, ``cluster.ideas_in_flight``)."""
+
+    def __init__(self, executor: RayExecutor, task: BatchTask) -> None:
+        self.executor = executor
+        self.task = task
+
+    @property
+    def parallel(self) -> int:
+        """Ideas of one run in flight at once."""
+        return self.executor.cluster.ideas_in_flight
+
+    def __call__(self, idea: Idea, deps: PipelineDeps) -> IdeaOutcome:
+        """Run ``idea``'s pipeline as a Ray task; its folder ends up in ``deps.run``."""
+        shared, cluster = self.executor._shared, self.executor.cluster
+        run = deps.run
+        if shared.stopping.is_set():
+            raise RunInterrupted(f"interrupted; `scientist resume {run.root}` continues it")
+        options = task_options(
+            task_resources(cluster, str(deps.template.path)), cluster.max_retries
+        )
+        idea_dir = safe_name(idea.Name)
+        transfer = cluster.artefacts == "transfer"
+        seed = pack_parts(run.root, ["ideas.json", idea_dir]) if transfer else None
+        plan = TaskPlan(cluster.artefacts, cluster.scratch_dir, cluster.embedded_per_node)
+        flight = Flight(template=self.task.template, run_dir=str(run.root))
+        key = shared.add(flight)
+        template = self.executor.template_archive(deps.template.path)
+        job = job_for(idea, deps)
+        try:
+            flight.ref = run_idea_task.options(**options).remote(
+                self.executor.idea_fn, job, plan, seed, template, self.executor._sink, key
+            )
+            if shared.stopping.is_set():
+                ray.cancel(flight.ref, force=True)
+            reply: IdeaReply = ray.get(flight.ref)
+        except ray.exceptions.TaskCancelledError as exc:
+            raise RunInterrupted(
+                f"interrupted; `scientist resume {run.root}` continues it"
+            ) from exc
+        except ray.exceptions.RayTaskError as exc:  # the task itself raised: this idea's failure
+            return _failed_idea(idea, run, _cause(exc))
+        except ray.exceptions.RayError as exc:  # the worker or node died too often
+            reason = f"{_cause(exc)} (after {cluster.max_retries} retries); {_resume_hint(run)}"
+            return _failed_idea(idea, run, reason)
+        finally:
+            with shared.lock:
+                shared.flights.pop(key, None)
+        if reply.archive is None or reply.work_root is None:
+            return reply.outcome
+        bring_idea_home(reply.archive, reply.work_root, run, idea_dir)
+        moved = reply.outcome.model_dump_json().replace(reply.work_root, str(run.root))
+        return IdeaOutcome.model_validate_json(moved)
+
+
+def _failed_idea(idea: Idea, run: RunPaths, reason: str) -> IdeaOutcome:
+    folder = str(run.idea(idea.Name).root)
+    return IdeaOutcome(
+        name=idea.Name, title=idea.Title, status="failed", reason=reason, folder=folder
+    )
 
 
 def _cause(exc: Exception) -> str:

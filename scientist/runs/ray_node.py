@@ -1,5 +1,5 @@
-"""What runs on a Ray node: one paper run of a batch or one service run job, in the
-driver's folder (shared storage) or in a scratch folder packed for the trip home; the
+"""What runs on a Ray node: one idea pipeline of a batch's run or one service run job, in
+the driver's folder (shared storage) or in a scratch folder packed for the trip home; the
 node's one embedded model server; the sink that carries progress events to the driver.
 ``scientist.runs.ray_executor`` submits these.
 """
@@ -16,13 +16,13 @@ from typing import Any, Literal
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from core.runstore import RunPaths
+from core.runstore import RunPaths, safe_name
 from core.settings import LocalModelSettings, Settings
 from gateway.local import shared_server, use_remote_server
-from scientist.pipeline.models import PipelineEvent, RunManifest
-from scientist.runs.batch import TASK_EVENTS, BatchResult, BatchTask, TaskFn
-from scientist.runs.cluster import pack, scratch_folder, unpack
-from scientist.runs.run import settings_for
+from scientist.pipeline.models import IdeaOutcome, PipelineEvent, RunManifest
+from scientist.runs.cluster import idea_scratch, pack, scratch_folder, template_on_node, unpack
+from scientist.runs.idea_task import IdeaFn, IdeaJob
+from scientist.runs.run import TASK_EVENTS
 
 NAMESPACE = "autoscholar"
 
@@ -37,10 +37,12 @@ class TaskPlan:
 
 
 @dataclass
-class TaskReply:
-    """What a task sends back: its result and, in transfer mode, its folder packed."""
+class IdeaReply:
+    """What an idea task sends back: the idea's outcome, where it ran and, in transfer
+    mode, its idea folder packed (and the node's run folder, to rewrite paths)."""
 
-    result: BatchResult
+    outcome: IdeaOutcome
+    node: str
     archive: bytes | None = None
     work_root: str | None = None
 
@@ -134,8 +136,8 @@ def _forwarder(sink: Any, key: int, node: str) -> Callable[[PipelineEvent], None
 def _on_node(
     run_dir: str, plan: TaskPlan, seed: bytes | None, settings: Settings
 ) -> tuple[str, Path | None]:
-    """The run folder a task works in here, and its scratch folder in transfer mode (made
-    from ``seed`` unless an earlier attempt on this node left its checkpoints there)."""
+    """The run folder a service job works in here, and its scratch folder in transfer mode
+    (made from ``seed`` unless an earlier attempt on this node left its checkpoints there)."""
     if plan.embedded_per_node:
         share_node_model(settings)
     if plan.artefacts != "transfer":
@@ -147,29 +149,52 @@ def _on_node(
     return str(work), work
 
 
-def batch_task(
-    fn: TaskFn, task: BatchTask, plan: TaskPlan, seed: bytes | None, sink: Any, key: int
-) -> TaskReply:
-    """One run of a batch on a worker: ``fn`` on the task, its folder packed if asked."""
+def _idea_folder_on_node(job: IdeaJob, plan: TaskPlan, seed: bytes | None) -> Path | None:
+    """Transfer mode: the node's run folder for this idea (``ideas.json`` and the idea's
+    folder, from ``seed`` unless an earlier attempt here left its checkpoints); shared: None."""
+    if plan.artefacts != "transfer":
+        return None
+    idea_dir = safe_name(job.idea.Name)
+    work = idea_scratch(plan.scratch_dir, job.run_dir, idea_dir)
+    if not (work / idea_dir / "checkpoints.sqlite").is_file():
+        shutil.rmtree(work, ignore_errors=True)
+        unpack(seed or b"", work)
+    return work
+
+
+def idea_task(
+    fn: IdeaFn,
+    job: IdeaJob,
+    plan: TaskPlan,
+    seed: bytes | None,
+    template: bytes,
+    sink: Any,
+    key: int,
+) -> IdeaReply:
+    """One idea's pipeline on a worker: the template unpacked here, the idea's folder in the
+    driver's run folder (shared) or a scratch copy packed for the trip home (transfer)."""
     node = node_label()
-    assert task.run_dir is not None  # the executor made the folder
-    settings = settings_for(task.preset, task.overrides)
-    run_dir, work = _on_node(task.run_dir, plan, seed, settings)
+    if plan.embedded_per_node:
+        share_node_model(job.settings)
+    template_dir = template_on_node(plan.scratch_dir, template, Path(job.template).name)
+    work = _idea_folder_on_node(job, plan, seed)
+    local = job.model_copy(
+        update={"template": str(template_dir), "run_dir": str(work or job.run_dir)}
+    )
     token = TASK_EVENTS.set(_forwarder(sink, key, node) if sink is not None else None)
     try:
-        local = task.model_copy(update={"run_dir": run_dir})
-        result = fn(local).model_copy(update={"node": node, "task": task})
+        outcome = fn(local).model_copy(update={"node": node})
     finally:
         TASK_EVENTS.reset(token)
         _flush(sink)
     if work is None:
-        return TaskReply(result=result)
-    archive = pack(work)
+        return IdeaReply(outcome=outcome, node=node)
+    archive = pack(work / safe_name(job.idea.Name))
     shutil.rmtree(work, ignore_errors=True)
-    return TaskReply(result=result, archive=archive, work_root=str(work))
+    return IdeaReply(outcome=outcome, node=node, archive=archive, work_root=str(work))
 
 
-run_batch_task = ray.remote(batch_task)
+run_idea_task = ray.remote(idea_task)
 
 
 JobRunner = Callable[..., RunManifest]

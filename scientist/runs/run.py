@@ -7,6 +7,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 from pydantic import BaseModel
 
+import reviewer.checks.models
 import reviewer.review.form
 import scientist.ideas.records
 import scientist.writeup.models
@@ -28,6 +30,7 @@ from core.runstore import RunPaths, RunStoreError, new_run, open_run
 from core.settings import Settings, load_settings, parse_assignments
 from gateway import Gateway
 from gateway.cache import ResponseCache
+from gateway.errors import AutoscholarError
 from gateway.ledger import Ledger
 from graphs.paper import STAGE_GRAPHS, build_paper_graph
 from reviewer.review.reviewing import ReviewDeps
@@ -43,7 +46,7 @@ from scientist.experiments.runner import SandboxRunner, prepare_environment
 from scientist.ideas.models import Idea
 from scientist.ideas.template import load_template
 from scientist.pipeline import stages
-from scientist.pipeline.deps import Copilot, PipelineDeps
+from scientist.pipeline.deps import Copilot, IdeaRunner, PipelineDeps
 from scientist.pipeline.models import (
     CopilotRequest,
     IdeaOutcome,
@@ -54,6 +57,15 @@ from scientist.pipeline.models import (
 from scientist.writeup.html import compiler_for
 
 THREAD: RunnableConfig = {"configurable": {"thread_id": "paper"}}
+
+# Where the progress events of the run a task is running go (an executor that shows them
+# elsewhere, the Ray executor's task wrapper, sets it around the task); None: nowhere.
+TASK_EVENTS: ContextVar[Callable[[PipelineEvent], None] | None] = ContextVar(
+    "task_events", default=None
+)
+# Who runs each idea's pipeline when a run starts in this context: None runs them inside the
+# run's graph; the Ray executor sets one that sends each idea to the cluster as a task.
+IDEA_RUNNER: ContextVar[IdeaRunner | None] = ContextVar("idea_runner", default=None)
 
 
 def _models_in(*modules: ModuleType) -> tuple[type, ...]:
@@ -85,6 +97,7 @@ CHECKPOINT_TYPES: tuple[type, ...] = (
         scientist.writeup.models,
         scientist.writeup.results,
         reviewer.review.form,
+        reviewer.checks.models,
     ),
 )
 VERSIONED = ("autoscholar", "langgraph", "litellm", "pydantic", "llama_cpp_python")
@@ -111,14 +124,15 @@ def real_deps(settings: Settings, run: RunPaths, request: RunRequest) -> Pipelin
     review deps (calibration file, few-shot examples) load now, so a bad path fails first."""
     gateway = run_gateway(settings, run)
     template = load_template(request.template)
+    literature = build_literature(settings)  # one cascade: its rate limits hold for both
     return PipelineDeps(
         settings=settings,
         gateway=gateway,
         graphs=STAGE_GRAPHS,
-        review=ReviewDeps.from_settings(settings, gateway),
+        review=ReviewDeps.from_settings(settings, gateway, literature=literature),
         template=template,
         run=run,
-        literature=build_literature(settings),
+        literature=literature,
         editor=AiderCLI(settings),
         runner=SandboxRunner.for_template(settings, template.path),
         compiler=compiler_for(settings.writing.pdf_engine, settings.writing.isolation),
@@ -136,15 +150,24 @@ def run_gateway(settings: Settings, run: RunPaths) -> Gateway:
 @contextmanager
 def checkpointer(run: RunPaths) -> Iterator[SqliteSaver]:
     """A SqliteSaver on ``checkpoints.sqlite`` in the run folder."""
-    conn = sqlite3.connect(run.checkpoints, check_same_thread=False)
+    with sqlite_saver(run.checkpoints) as saver:
+        yield saver
+
+
+@contextmanager
+def sqlite_saver(path: Path) -> Iterator[SqliteSaver]:
+    """A SqliteSaver on ``path`` that reads back only our checkpointed types."""
+    conn = sqlite3.connect(path, check_same_thread=False)
     try:
         yield SqliteSaver(conn, serde=JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES))
     finally:
         conn.close()
 
 
-def start_manifest(run: RunPaths, request: RunRequest, settings: Settings) -> None:
-    """run.json at the start: what was asked, with which versions."""
+def start_manifest(
+    run: RunPaths, request: RunRequest, settings: Settings, *, ideas_apart: bool = False
+) -> None:
+    """run.json at the start: what was asked, with which versions, and where ideas run."""
     manifest = RunManifest(
         template=request.template,
         started_at=datetime.now(UTC).isoformat(),
@@ -152,6 +175,7 @@ def start_manifest(run: RunPaths, request: RunRequest, settings: Settings) -> No
         overrides=request.overrides,
         versions=_versions(),
         settings=json.loads(settings.model_dump_json()),
+        idea_tasks="apart" if ideas_apart else "inline",
     )
     run.run_json.write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
 
@@ -168,11 +192,12 @@ def _versions() -> dict[str, str]:
 
 def drive(deps: PipelineDeps, saver: SqliteSaver, *, resume: bool) -> dict[str, Any]:
     """Invoke the graph until it ends, answering each co-pilot pause."""
-    graph = build_paper_graph(saver)
-    config: dict[str, Any] = {
-        **THREAD,
-        "max_concurrency": deps.settings.pipeline.max_concurrent_ideas,
-    }
+    apart = deps.idea_runner is not None
+    graph = build_paper_graph(saver, ideas_apart=apart)
+    parallel = deps.settings.pipeline.max_concurrent_ideas
+    if deps.idea_runner is not None:
+        parallel = deps.idea_runner.parallel
+    config: dict[str, Any] = {**THREAD, "max_concurrency": parallel}
     payload: Any = None if resume and graph.get_state(config).values else {}
     while True:
         graph.invoke(payload, config=config, context=deps)
@@ -196,17 +221,22 @@ def execute(
     The template's own virtualenv is made (or found) first, before any model call: a
     requirements.txt that does not install fails the run before ideas are paid for."""
     settings = deps.settings if deps else settings_for(request.preset, request.overrides)
-    if not resume:
-        start_manifest(run, request, settings)
     deps = deps or real_deps(settings, run, request)
+    deps.idea_runner = deps.idea_runner or IDEA_RUNNER.get()
+    if not resume:
+        start_manifest(run, request, settings, ideas_apart=deps.idea_runner is not None)
+    elif deps.idea_runner is None and _ideas_apart(run):
+        deps.idea_runner = _local_idea_runner(settings)
     with checkpointer(run) as saver:
         try:
             prepare_environment(deps.runner)
             state = drive(deps, saver, resume=resume)
         except KeyboardInterrupt:
-            reason = f"interrupted; `scientist resume {run.root}` continues it"
-            stages.write_manifest(deps, _state(saver), status="interrupted", reason=reason)
+            stages.write_manifest(deps, _state(saver), status="interrupted", reason=_hint(run))
             raise
+        except RunInterrupted as exc:
+            stages.write_manifest(deps, _state(saver), status="interrupted", reason=_hint(run))
+            raise RunInterrupted(_hint(run), run_dir=str(run.root)) from exc
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
             stages.write_manifest(deps, _state(saver), status="failed", reason=reason)
@@ -218,6 +248,34 @@ def execute(
 def _state(saver: SqliteSaver) -> Any:
     snapshot = build_paper_graph(saver).get_state(THREAD)
     return dict(snapshot.values)
+
+
+def _hint(run: RunPaths) -> str:
+    return f"interrupted; `scientist resume {run.root}` continues it"
+
+
+class RunInterrupted(AutoscholarError):
+    """The run was stopped from outside (Ctrl-C on the batch's driver cancelled its idea
+    tasks); ``scientist resume`` continues it."""
+
+    def __init__(self, message: str, *, run_dir: str | None = None) -> None:
+        super().__init__(message)
+        self.run_dir = run_dir
+
+
+def _ideas_apart(run: RunPaths) -> bool:
+    """Whether the run's ideas ran as tasks of their own (run.json says)."""
+    try:
+        manifest = RunManifest.model_validate_json(run.run_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return manifest.idea_tasks == "apart"
+
+
+def _local_idea_runner(settings: Settings, deps_factory: Any = None) -> IdeaRunner:
+    from scientist.runs.idea_task import LocalIdeaRunner  # it imports this module
+
+    return LocalIdeaRunner(settings.pipeline.max_concurrent_ideas, deps_factory)
 
 
 def run_pipeline(
@@ -271,6 +329,8 @@ def resume_pipeline(
     )
     settings = settings_for(request.preset, request.overrides)
     deps = (deps_factory or real_deps)(settings, run, request)
+    if deps.idea_runner is None and IDEA_RUNNER.get() is None and manifest.idea_tasks == "apart":
+        deps.idea_runner = _local_idea_runner(settings, deps_factory)
     return run, execute(run, request, resume=True, deps=deps)
 
 

@@ -1,7 +1,8 @@
 """``scientist batch`` on a real private Ray instance (127.0.0.1, this machine's 2 cores, one
-instance for the module) with the pipeline fakes inside the Ray tasks: the same runs as
-the local process pool, a killed worker retried from its checkpoints, a crashing template
-that fails only its own runs, transfer mode, Ctrl-C, and the service's run jobs."""
+instance for the module) with the pipeline fakes: each run's ideas stage on the driver,
+each (template, idea) pipeline one Ray task. The same runs as the local process pool, a
+killed worker retried from the idea's checkpoints, a crashing template that fails only its
+own ideas, transfer mode, Ctrl-C, and the service's run jobs."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from scientist.cli import app as scientist_app
 from scientist.cli.pipeline import BatchCommandOutput
 from scientist.pipeline.models import RunManifest
 from scientist.runs.batch import BatchResult, BatchTask, LocalProcessExecutor, run_batch
-from scientist.runs.ray_executor import RayExecutor, RayRunLauncher, TaskEvent
+from scientist.runs.ray_executor import DRIVER, RayExecutor, RayRunLauncher, TaskEvent
 from scientist.runs.ray_node import node_model
 from scientist.runs.run import resume_pipeline
 from service.config import ServiceConfig
@@ -79,8 +80,11 @@ def test_ray_runs_the_batch_as_the_local_pool_does(private_ray: None, tmp_path: 
         fn=FakeTask(local_tmp),
     )
     events: list[TaskEvent] = []
-    executor = RayExecutor(ClusterSettings(max_retries=1), on_event=events.append)
-    on_ray = run_batch(_tasks(ray_tmp, templates, *TWO_IDEAS), executor, fn=FakeTask(ray_tmp))
+    fn = FakeTask(ray_tmp)
+    executor = RayExecutor(
+        ClusterSettings(max_retries=1), on_event=events.append, idea_fn=fn.ideas()
+    )
+    on_ray = run_batch(_tasks(ray_tmp, templates, *TWO_IDEAS), executor, fn=fn)
 
     here, there = _by_template(local), _by_template(on_ray)
     assert set(here) == set(there) == {"toy_a", "toy_b"}
@@ -91,19 +95,34 @@ def test_ray_runs_the_batch_as_the_local_pool_does(private_ray: None, tmp_path: 
         assert [o.status for o in theirs.ideas] == ["done", "done"]
         assert mine.run_dir and theirs.run_dir
         local_dir, ray_dir = Path(mine.run_dir), Path(theirs.run_dir)
-        assert ledger_rows(local_dir) == ledger_rows(ray_dir) != []
-        assert folder_files(local_dir) == folder_files(ray_dir)
+        # The same calls in the run's ledger (ideas ran at once: compared as a multiset).
+        assert sorted(ledger_rows(local_dir)) == sorted(ledger_rows(ray_dir)) != []
+        # The same files, plus each idea task's own checkpoints in its idea folder.
+        own = {f"{Path(o.folder).name}/checkpoints.sqlite" for o in theirs.ideas}
+        assert folder_files(ray_dir) == folder_files(local_dir) | own
         manifest = RunManifest.model_validate_json((ray_dir / "run.json").read_text())
-        assert manifest.status == "done" and manifest.totals["calls"] == len(ledger_rows(ray_dir))
-        assert calls(local_tmp / f"calls-{name}.jsonl") == calls(ray_tmp / f"calls-{name}.jsonl")
+        assert manifest.status == "done" and manifest.idea_tasks == "apart"
+        assert manifest.totals["calls"] == len(ledger_rows(ray_dir))
+        local_totals = RunManifest.model_validate_json((local_dir / "run.json").read_text()).totals
+        for key in ("calls", "prompt_tokens", "completion_tokens", "cost_usd"):
+            assert manifest.totals[key] == local_totals[key], key
+        mine_calls = calls(local_tmp / f"calls-{name}.jsonl")
+        assert sorted(map(str, mine_calls)) == sorted(
+            map(str, calls(ray_tmp / f"calls-{name}.jsonl"))
+        )
         assert mine.node is None and theirs.node and theirs.node.count("/") == 1
-    # Each task's events reached the driver with its node; every stage of every idea shows.
+        assert all(o.node == theirs.node for o in theirs.ideas)  # each idea: a Ray task
+    # Events reached the driver with where they happened: the ideas stage on the driver,
+    # every stage of every idea on the Ray node.
     seen = collections.defaultdict(set)
     for item in events:
-        assert item.node == there[Path(item.template).name].node
-        seen[Path(item.template).name].add((item.event.stage, item.event.status))
+        stage = item.event.stage
+        assert item.node == (DRIVER if stage == "ideas" else there[Path(item.template).name].node)
+        seen[Path(item.template).name].add((item.event.idea, stage, item.event.status))
     for name in there:
-        assert {("ideas", "done"), ("review", "done")} <= seen[name], seen[name]
+        for idea in there[name].ideas:
+            assert (idea.name, "review", "done") in seen[name], seen[name]
+        assert (None, "ideas", "done") in seen[name]
 
 
 @pytest.mark.parametrize("artefacts", ["shared", "transfer"])
@@ -117,10 +136,9 @@ def test_a_killed_worker_is_retried_and_repeats_no_model_call(
     fn = FakeTask(tmp_path, pause_template="toy_a", pause_marker=marker, pause_s=300)
     cluster = ClusterSettings(artefacts=artefacts, scratch_dir=tmp_path / "scratch")
     results: list[BatchResult] = []
+    executor = RayExecutor(cluster, idea_fn=fn.ideas())
     batch = threading.Thread(
-        target=lambda: results.extend(
-            run_batch(_tasks(tmp_path, [template]), RayExecutor(cluster), fn=fn)
-        )
+        target=lambda: results.extend(run_batch(_tasks(tmp_path, [template]), executor, fn=fn))
     )
     batch.start()
     _wait_for(marker)
@@ -134,22 +152,21 @@ def test_a_killed_worker_is_retried_and_repeats_no_model_call(
     assert after[: len(before)] == before and len(after) > len(before)
     repeated = [k for k, n in collections.Counter(map(str, after)).items() if n > 1]
     assert repeated == []  # the retry resumed from the checkpoints: no call made twice
-    assert result.run_dir and Path(result.run_dir, "checkpoints.sqlite").is_file()
+    assert result.run_dir and Path(result.ideas[0].folder, "checkpoints.sqlite").is_file()
 
 
 def test_a_crashing_template_fails_only_its_own_runs(private_ray: None, tmp_path: Path) -> None:
     templates = toy_templates(tmp_path / "templates", "toy_ok", "toy_crash", "toy_boom")
     fn = FakeTask(tmp_path, crash_template="toy_crash", raise_template="toy_boom")
-    results = _by_template(
-        run_batch(_tasks(tmp_path, templates), RayExecutor(ClusterSettings()), fn=fn)
-    )
+    executor = RayExecutor(ClusterSettings(), idea_fn=fn.ideas())
+    results = _by_template(run_batch(_tasks(tmp_path, templates), executor, fn=fn))
     assert [o.status for o in results["toy_ok"].ideas] == ["done"]
     crashed = results["toy_crash"]
     assert crashed.status == "done" and [o.status for o in crashed.ideas] == ["failed"]
     assert "simulated crash" in (crashed.ideas[0].reason or "")
     boom = results["toy_boom"]
     assert boom.status == "failed" and "crashed outright" in (boom.reason or "")
-    # A task that fails on its own is not retried (only lost workers are).
+    # A run that fails on its own is not retried (only lost workers are).
     assert len((tmp_path / "raised-toy_boom").read_text().splitlines()) == 1
 
 
@@ -158,7 +175,8 @@ def test_transfer_mode_brings_complete_folders_home(private_ray: None, tmp_path:
     driver, scratch = tmp_path / "driver", tmp_path / "scratch"
     cluster = ClusterSettings(artefacts="transfer", scratch_dir=scratch)
     tasks = _tasks(driver, templates, *TWO_IDEAS)
-    results = _by_template(run_batch(tasks, RayExecutor(cluster), fn=FakeTask(tmp_path)))
+    fn = FakeTask(tmp_path)
+    results = _by_template(run_batch(tasks, RayExecutor(cluster, idea_fn=fn.ideas()), fn=fn))
     for name, result in results.items():
         assert result.status == "done" and result.run_dir
         run = RunPaths(Path(result.run_dir))
@@ -175,7 +193,9 @@ def test_transfer_mode_brings_complete_folders_home(private_ray: None, tmp_path:
         assert [o.folder for o in result.ideas] == [o.folder for o in manifest.ideas]
         for path in run.root.rglob("*.json"):
             assert str(seen) not in path.read_text(), path  # every path names the folder here
-    assert not any(p.is_file() for p in scratch.rglob("*"))  # the nodes kept nothing
+    # The nodes kept nothing of the runs (only the templates they unpacked, for reuse).
+    kept = [p for p in scratch.rglob("*") if p.is_file()]
+    assert kept and all(p.is_relative_to(scratch / "templates") for p in kept), kept
 
 
 def test_ctrl_c_cancels_the_rest_and_leaves_resumable_runs(
@@ -193,8 +213,9 @@ def test_ctrl_c_cancels_the_rest_and_leaves_resumable_runs(
 
     threading.Thread(target=interrupt, daemon=True).start()
     results: list[BatchResult] = []
+    executor = RayExecutor(ClusterSettings(), idea_fn=fn.ideas())
     try:
-        for result in RayExecutor(ClusterSettings()).run(fn, _tasks(tmp_path, templates)):
+        for result in executor.run(fn, _tasks(tmp_path, templates)):
             results.append(result)
     except KeyboardInterrupt:  # it landed outside the executor: its cleanup still ran
         pass

@@ -1,6 +1,7 @@
 """A batch on a two-node Ray cluster on this machine: a head and a second node, each
 started with ``ray start`` (one CPU each, their own resources), joined by address. Each
-template's ``resources.json`` pins its runs to one node; the results come back from both."""
+template's ``resources.json`` pins its idea tasks to one node; the results come back from
+both."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import ray
 from core.settings import ClusterSettings
 from scientist.pipeline.models import RunManifest
 from scientist.runs.batch import BatchTask, run_batch
-from scientist.runs.ray_executor import RayExecutor, TaskEvent
+from scientist.runs.ray_executor import DRIVER, RayExecutor, TaskEvent
 from tests.pipeline_support import fast_overrides
 from tests.ray_support import RAY_ENV, RUNTIME_ENV, FakeTask, TwoNodes, toy_templates, two_nodes
 
@@ -58,10 +59,11 @@ def test_runs_are_placed_on_both_nodes_and_gathered(cluster: TwoNodes, tmp_path:
         BatchTask(template=t, preset="debug", overrides=overrides) for t in on_head + on_second
     ]
     events: list[TaskEvent] = []
-    executor = RayExecutor(ClusterSettings(address=cluster.address), on_event=events.append)
-    results = {
-        Path(r.task.template).name: r for r in run_batch(tasks, executor, fn=FakeTask(tmp_path))
-    }
+    fn = FakeTask(tmp_path)
+    executor = RayExecutor(
+        ClusterSettings(address=cluster.address), on_event=events.append, idea_fn=fn.ideas()
+    )
+    results = {Path(r.task.template).name: r for r in run_batch(tasks, executor, fn=fn)}
 
     head, second = _node_with("head"), _node_with("node2")
     assert head != second
@@ -72,4 +74,4 @@ def test_runs_are_placed_on_both_nodes_and_gathered(cluster: TwoNodes, tmp_path:
         assert result.run_dir
         manifest = RunManifest.model_validate_json(Path(result.run_dir, "run.json").read_text())
         assert manifest.status == "done" and Path(manifest.ideas[0].paper_pdf or "").is_file()
-    assert {e.node for e in events} == {r.node for r in results.values()}
+    assert {e.node for e in events} == {r.node for r in results.values()} | {DRIVER}
