@@ -34,7 +34,8 @@ from reviewer.review.reviewing import ReviewDeps
 from scientist.ideas.template import load_template
 from scientist.pipeline import stages
 from scientist.pipeline.deps import PipelineDeps
-from scientist.runs.run import RunRequest, run_pipeline, settings_for
+from scientist.runs.run import run_pipeline
+from scientist.runs.wiring import RunRequest, settings_for
 from tests.pipeline_support import (
     ROOT,
     FakeCompiler,

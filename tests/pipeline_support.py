@@ -33,7 +33,7 @@ from scientist.experiments.editor import EditResult
 from scientist.experiments.models import GroupResult, ProcessOutcome, RunOutcome
 from scientist.ideas.template import load_template
 from scientist.pipeline.deps import PipelineDeps
-from scientist.runs.run import RunRequest
+from scientist.runs.wiring import RunRequest
 from scientist.writeup.compile import CompileResult, LintWarning
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -44,7 +44,8 @@ from scientist.runs.batch import (
     progress_line,
     run_batch,
 )
-from scientist.runs.run import RunRequest, resume_pipeline, run_pipeline
+from scientist.runs.run import resume_pipeline, run_pipeline
+from scientist.runs.wiring import RunRequest
 
 if TYPE_CHECKING:
     from scientist.runs.ray_executor import TaskEvent

@@ -17,13 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from scientist.pipeline.deps import PipelineDeps
 from scientist.pipeline.models import IdeaOutcome, RunManifest
-from scientist.runs.run import (
-    TASK_EVENTS,
-    RunInterrupted,
-    RunRequest,
-    resume_pipeline,
-    run_pipeline,
-)
+from scientist.runs.run import RunInterrupted, resume_pipeline, run_pipeline
+from scientist.runs.wiring import TASK_EVENTS, RunRequest
 
 
 class BatchTask(BaseModel):

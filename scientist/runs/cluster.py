@@ -11,21 +11,18 @@ import contextlib
 import hashlib
 import io
 import shutil
-import sqlite3
 import tarfile
 import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from core.runstore import RunPaths, new_run
+from core.runstore import RunPaths
 from core.settings import ClusterSettings
 from gateway.errors import EXIT_CONFIG, AutoscholarError
 from scientist.errors import TemplateError
-from scientist.ideas.template import load_template, read_json, resolve_template
-from scientist.pipeline.models import IdeaOutcome, RunManifest
+from scientist.ideas.template import read_json, resolve_template
 from scientist.runs.batch import BatchTask
-from scientist.runs.run import RunRequest, settings_for, start_manifest
 
 RESOURCES_FILE = "resources.json"
 # Files of a run folder that may name the folder itself (run.json, ideas, reviews, notes):
@@ -107,42 +104,6 @@ def portable_task(task: BatchTask) -> BatchTask:
     if path.is_dir():
         return task.model_copy(update={"template": str(path.resolve())})
     return task
-
-
-def prepare_run(task: BatchTask) -> RunPaths:
-    """A new run folder for ``task``, made here before the task leaves: ``run.json`` (what
-    was asked, as ``run_pipeline`` writes it) and an empty ``checkpoints.sqlite``. The task,
-    each of its retries and ``scientist resume`` then all continue this one folder."""
-    settings = settings_for(task.preset, task.overrides)
-    template = load_template(task.template)
-    run = new_run(settings.runs_dir.resolve(), template.name)
-    request = RunRequest(template=task.template, preset=task.preset, overrides=task.overrides)
-    start_manifest(run, request, settings)
-    sqlite3.connect(run.checkpoints).close()
-    return run
-
-
-def read_manifest(run: RunPaths) -> RunManifest | None:
-    """The folder's ``run.json``, or None when it has none (or a broken one)."""
-    try:
-        return RunManifest.model_validate_json(run.run_json.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def manifest_ideas(run: RunPaths) -> list[IdeaOutcome]:
-    """The ideas ``run.json`` records so far."""
-    manifest = read_manifest(run)
-    return manifest.ideas if manifest else []
-
-
-def mark_interrupted(run: RunPaths, reason: str) -> None:
-    """Record in ``run.json`` that the run was stopped while it was still running."""
-    manifest = read_manifest(run)
-    if manifest is None or manifest.status != "running":
-        return
-    stopped = manifest.model_copy(update={"status": "interrupted", "reason": reason})
-    run.run_json.write_text(stopped.model_dump_json(indent=2), encoding="utf-8")
 
 
 def scratch_folder(base: Path | None, run_root: str) -> Path:

@@ -28,7 +28,7 @@ from scientist.experiments.runner import prepare_environment
 from scientist.ideas.models import Idea
 from scientist.pipeline.deps import PipelineDeps
 from scientist.pipeline.models import IdeaOutcome, PipelineEvent
-from scientist.runs.run import TASK_EVENTS, RunRequest, real_deps, sqlite_saver
+from scientist.runs.wiring import TASK_EVENTS, RunRequest, real_deps, sqlite_saver
 
 IDEA_THREAD = {"configurable": {"thread_id": "idea"}}
 DepsFactory = Callable[..., PipelineDeps]

@@ -69,7 +69,8 @@ from scientist.runs.ray_node import (
     run_idea_task,
     run_job_task,
 )
-from scientist.runs.run import IDEA_RUNNER, TASK_EVENTS, RunInterrupted, run_in_folder
+from scientist.runs.run import RunInterrupted, run_in_folder
+from scientist.runs.wiring import IDEA_RUNNER, TASK_EVENTS
 
 
 class TaskEvent(BaseModel):
@@ -154,6 +155,7 @@ class _Shared:
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     flights: dict[int, Flight] = field(default_factory=dict)
+    labels: dict[int, Flight] = field(default_factory=dict)  # every task's, for late events
     events: queue.Queue[TaskEvent] = field(default_factory=queue.Queue)
     results: queue.Queue[BatchResult] = field(default_factory=queue.Queue)
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -163,7 +165,7 @@ class _Shared:
     def add(self, flight: Flight) -> int:
         with self.lock:
             self.next_key += 1
-            self.flights[self.next_key] = flight
+            self.flights[self.next_key] = self.labels[self.next_key] = flight
             return self.next_key
 
     def refs(self) -> list[Any]:
@@ -265,7 +267,7 @@ class RayExecutor:
         if self._sink is None:
             return
         with self._shared.lock:
-            flights = dict(self._shared.flights)
+            flights = dict(self._shared.labels)
         for key, node, data in ray.get(self._sink.take.remote()):
             flight = flights.get(key)
             event = PipelineEvent.model_validate(data)

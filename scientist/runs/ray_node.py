@@ -22,7 +22,7 @@ from gateway.local import shared_server, use_remote_server
 from scientist.pipeline.models import IdeaOutcome, PipelineEvent, RunManifest
 from scientist.runs.cluster import idea_scratch, pack, scratch_folder, template_on_node, unpack
 from scientist.runs.idea_task import IdeaFn, IdeaJob
-from scientist.runs.run import TASK_EVENTS
+from scientist.runs.wiring import TASK_EVENTS
 
 NAMESPACE = "autoscholar"
 

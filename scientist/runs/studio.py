@@ -15,7 +15,8 @@ from graphs.paper import build_paper_graph
 from graphs.studio import StudioConfig, once
 from scientist.ideas.template import load_template
 from scientist.pipeline.deps import PipelineDeps
-from scientist.runs.run import RunRequest, real_deps, start_manifest
+from scientist.runs.run import start_manifest
+from scientist.runs.wiring import RunRequest, real_deps
 
 
 def paper_deps(studio: StudioConfig) -> PipelineDeps:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from scientist.runs.run import RunRequest, run_pipeline
+from scientist.runs.run import run_pipeline
+from scientist.runs.wiring import RunRequest
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]

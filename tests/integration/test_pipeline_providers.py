@@ -21,7 +21,8 @@ import pytest
 from gateway.types import LedgerEntry
 from reviewer.review.form import ReviewReport
 from scientist.experiments.models import ExperimentRecord
-from scientist.runs.run import RunRequest, run_pipeline
+from scientist.runs.run import run_pipeline
+from scientist.runs.wiring import RunRequest
 from tests.provider_fakes import PROVIDERS, Provider, ProviderFakes
 from tests.provider_replies import load_reviews
 

@@ -26,7 +26,7 @@ from scientist.cli.pipeline import BatchCommandOutput, RunCommandOutput, run_exi
 from scientist.experiments.template_check import TemplateCheck
 from scientist.ideas.records import load_ideas
 from scientist.pipeline.models import RunManifest
-from scientist.runs.run import RunRequest
+from scientist.runs.wiring import RunRequest
 from tests.pipeline_support import PipelineModel, fake_deps_factory, fast_overrides
 from tests.unit.test_ideas import reply
 

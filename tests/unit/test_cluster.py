@@ -1,6 +1,7 @@
-"""The parts of the Ray executor that need no Ray running: a template's resources, the run
-folder made before a task leaves, packing a folder on a node and unpacking it at home,
-the ``cluster`` settings, the progress line and the ``--executor`` flag."""
+"""The parts of the Ray executor that need no Ray running: a template's resources, an idea's
+pipeline as a task of its own (here, in this process) and its ledger merged into the run's,
+a template and an idea folder packed for a node and unpacked at home, the ``cluster``
+settings, the progress line and the ``--executor`` flag."""
 
 from __future__ import annotations
 
@@ -15,25 +16,31 @@ from typer.testing import CliRunner
 
 from core.runstore import RunPaths
 from core.settings import ClusterSettings, load_settings
+from gateway.ledger import read_entries
 from scientist.cli import app as scientist_app
 from scientist.errors import TemplateError
 from scientist.pipeline.models import RunManifest
+from scientist.pipeline.stages import merge_idea_ledger
 from scientist.runs.batch import BatchResult, BatchTask, progress_line, run_task
 from scientist.runs.cluster import (
     TaskResources,
     bring_home,
-    mark_interrupted,
+    bring_idea_home,
+    idea_scratch,
     pack,
+    pack_parts,
     portable_task,
-    prepare_run,
     scratch_folder,
     task_resources,
+    template_on_node,
     template_resources,
     unpack,
 )
+from scientist.runs.idea_task import LocalIdeaRunner
 from scientist.runs.ray_executor import task_options
+from scientist.runs.wiring import IDEA_RUNNER, RunRequest, settings_for
 from tests.pipeline_support import PipelineModel, fake_deps_factory, fast_overrides
-from tests.ray_support import toy_templates
+from tests.ray_support import ledger_rows, toy_templates
 
 
 def test_a_template_without_resources_json_takes_the_cluster_settings(tmp_path: Path) -> None:
@@ -66,21 +73,90 @@ def test_a_malformed_resources_json_names_the_file_and_the_fields(tmp_path: Path
         template_resources(template)
 
 
-def test_the_run_folder_made_before_the_task_is_a_resumable_run(tmp_path: Path) -> None:
-    """The driver's folder: run.json as run_pipeline writes it and empty checkpoints; the
-    task (here, in this process) resumes it from the start and finishes the run in it."""
-    task = BatchTask(template=toy_templates(tmp_path, "toy")[0], preset="debug")
-    task = task.model_copy(update={"overrides": fast_overrides(tmp_path)})
-    run = prepare_run(task)
-    assert run.root.parent == (tmp_path / "runs") and run.root.name.endswith("_toy")
-    manifest = RunManifest.model_validate_json(run.run_json.read_text())
-    assert manifest.status == "running" and manifest.overrides == task.overrides
-    assert run.checkpoints.stat().st_size == 0
+def test_ideas_apart_give_the_outcomes_and_ledger_of_ideas_inline(tmp_path: Path) -> None:
+    """The idea task that Ray runs on a node, here in this process (``LocalIdeaRunner``):
+    each idea on its own checkpoints, its calls merged into the run's ledger once; the
+    same outcomes and ledger rows as the ideas run inside the run's graph."""
+    ideas = ["ideas.num_ideas=2", "pipeline.ideas_to_run=2", "pipeline.skip_not_novel=false"]
+    [template] = toy_templates(tmp_path, "toy")
+    results = {}
+    for mode in ("inline", "apart"):
+        task = BatchTask(
+            template=template, preset="debug", overrides=[*fast_overrides(tmp_path / mode), *ideas]
+        )
+        factory = fake_deps_factory(PipelineModel())
+        runner = LocalIdeaRunner(parallel=1, deps_factory=factory) if mode == "apart" else None
+        token = IDEA_RUNNER.set(runner)
+        try:
+            results[mode] = run_task(task, deps_factory=factory)
+        finally:
+            IDEA_RUNNER.reset(token)
+    inline, apart = results["inline"], results["apart"]
+    assert inline.status == apart.status == "done"
+    assert [(o.name, o.status) for o in inline.ideas] == [(o.name, o.status) for o in apart.ideas]
+    assert [o.status for o in apart.ideas] == ["done", "done"]
+    assert inline.run_dir and apart.run_dir
+    assert sorted(ledger_rows(Path(inline.run_dir))) == sorted(ledger_rows(Path(apart.run_dir)))
+    manifest = RunManifest.model_validate_json(Path(apart.run_dir, "run.json").read_text())
+    assert manifest.idea_tasks == "apart" and manifest.totals["calls"] == len(
+        ledger_rows(Path(apart.run_dir))
+    )
+    for outcome in apart.ideas:
+        assert Path(outcome.folder, "checkpoints.sqlite").is_file()
+        assert not Path(inline.run_dir, Path(outcome.folder).name, "checkpoints.sqlite").exists()
+
+
+def test_an_idea_ledger_merges_into_the_run_ledger_once(tmp_path: Path) -> None:
+    [template] = toy_templates(tmp_path, "toy")
+    task = BatchTask(template=template, preset="debug", overrides=fast_overrides(tmp_path))
     factory = fake_deps_factory(PipelineModel())
-    result = run_task(task.model_copy(update={"run_dir": str(run.root)}), deps_factory=factory)
-    assert result.status == "done" and result.run_dir == str(run.root)
-    assert [o.status for o in result.ideas] == ["done"]
-    assert list((tmp_path / "runs").iterdir()) == [run.root]  # no second folder
+    result = run_task(task, deps_factory=factory)
+    assert result.run_dir
+    run = RunPaths(Path(result.run_dir))
+    deps = factory(settings_for(task.preset, task.overrides), run, RunRequest(template=template))
+    name = result.ideas[0].name
+    before = len(ledger_rows(run.root))
+    assert merge_idea_ledger(deps, name) == 0  # inline: already in the run's ledger
+    own = run.idea(name).root / "ledger.jsonl"
+    extra = read_entries(own)[0].model_copy(update={"latency_s": 123.0})
+    with own.open("a") as handle:
+        handle.write(extra.model_dump_json() + "\n")
+    assert merge_idea_ledger(deps, name) == 1
+    assert merge_idea_ledger(deps, name) == 0  # a repeated merge (a crash between) adds none
+    assert len(read_entries(run.ledger)) == before + 1
+
+
+def test_a_template_travels_to_a_node_once(tmp_path: Path) -> None:
+    [template] = toy_templates(tmp_path / "driver", "toy")
+    archive = pack(Path(template))
+    first = template_on_node(tmp_path / "node", archive, "toy")
+    assert first.name == "toy" and (first / "experiment.py").is_file()
+    assert not first.is_relative_to(tmp_path / "driver")
+    (first / "marker").write_text("kept")
+    assert template_on_node(tmp_path / "node", archive, "toy") == first  # reused, not redone
+    assert (first / "marker").is_file()
+    (Path(template) / "experiment.py").write_text("# changed\n")
+    changed = template_on_node(tmp_path / "node", pack(Path(template)), "toy")
+    assert changed != first and (changed / "experiment.py").read_text() == "# changed\n"
+
+
+def test_an_idea_folder_comes_home_into_its_run_folder(tmp_path: Path) -> None:
+    run_root = "/home/a/runs/20260101-000000_toy"
+    work = idea_scratch(tmp_path / "node", run_root, "falcon")
+    assert work == idea_scratch(tmp_path / "node", run_root, "falcon")  # a retry finds it
+    assert work != idea_scratch(tmp_path / "node", run_root, "nectar")
+    (work / "falcon" / "review").mkdir(parents=True)
+    (work / "falcon" / "review" / "review.md").write_text(f"PDF: {work}/falcon/paper.pdf")
+    (work / "ideas.json").write_text("{}")
+    home = RunPaths(tmp_path / "home" / "run")
+    home.root.mkdir(parents=True)
+    bring_idea_home(pack(work / "falcon"), str(work), home, "falcon")
+    text = (home.root / "falcon" / "review" / "review.md").read_text()
+    assert text == f"PDF: {home.root}/falcon/paper.pdf"
+    assert not (home.root / "ideas.json").exists()  # only the idea's folder comes back
+    seed = pack_parts(home.root, ["ideas.json", "falcon", "missing"])
+    unpack(seed, tmp_path / "seeded")
+    assert (tmp_path / "seeded" / "falcon" / "review" / "review.md").is_file()
 
 
 def test_a_task_that_cannot_resume_its_folder_fails_with_the_folder(tmp_path: Path) -> None:
@@ -135,18 +211,6 @@ def test_a_retry_on_the_same_node_finds_the_same_scratch_folder(tmp_path: Path) 
     assert one == scratch_folder(tmp_path, "/home/a/runs/20260101-000000_toy")
     assert one.name == "20260101-000000_toy" and one.is_relative_to(tmp_path)
     assert one != scratch_folder(tmp_path, "/home/b/runs/20260101-000000_toy")
-
-
-def test_only_a_running_run_is_marked_interrupted(tmp_path: Path) -> None:
-    run = RunPaths(tmp_path)
-    manifest = RunManifest(template="toy", started_at="now")
-    run.run_json.write_text(manifest.model_dump_json())
-    mark_interrupted(run, "interrupted; `scientist resume x` continues it")
-    marked = RunManifest.model_validate_json(run.run_json.read_text())
-    assert marked.status == "interrupted" and "scientist resume" in (marked.reason or "")
-    run.run_json.write_text(manifest.model_copy(update={"status": "done"}).model_dump_json())
-    mark_interrupted(run, "late")
-    assert RunManifest.model_validate_json(run.run_json.read_text()).status == "done"
 
 
 def test_cluster_settings_come_from_the_environment_too(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,7 +23,8 @@ from scientist.ideas.records import NoveltyQuery, NoveltyVerdict, PaperRef, rele
 from scientist.pipeline.deps import PipelineDeps
 from scientist.pipeline.models import CopilotRequest, IdeaOutcome, PipelineEvent, RunManifest
 from scientist.runs.batch import BatchResult, BatchTask, progress_line, result_of
-from scientist.runs.run import RunRequest, run_pipeline
+from scientist.runs.run import run_pipeline
+from scientist.runs.wiring import RunRequest
 from scientist.writeup.citations import NOVELTY_QUERY, restore_citations
 from scientist.writeup.models import CitationRecord, WriteupRecord
 from tests.pipeline_support import (

@@ -22,7 +22,8 @@ from gateway.scripted import ScriptedLLM
 from scientist.cli.pipeline import batch_table
 from scientist.pipeline.models import CopilotReply, CopilotRequest, RunManifest
 from scientist.runs.batch import BatchResult, BatchTask, InlineExecutor, run_batch
-from scientist.runs.run import RunRequest, resume_pipeline, run_pipeline
+from scientist.runs.run import resume_pipeline, run_pipeline
+from scientist.runs.wiring import RunRequest
 from tests.pipeline_support import (
     ROOT,
     FakeEditor,
@@ -281,7 +282,7 @@ def test_every_model_in_the_stage_graphs_states_may_be_checkpointed() -> None:
     as a plain dict, and the resumed stage crashes on it."""
     from reviewer.review.nodes import ReviewState
     from scientist.pipeline.state import IdeaState, PaperState
-    from scientist.runs.run import CHECKPOINT_TYPES
+    from scientist.runs.wiring import CHECKPOINT_TYPES
     from scientist.writeup.state import WriteupState
 
     states = (PaperState, IdeaState, WriteupState, ReviewState)
@@ -322,7 +323,8 @@ def test_fake_editor_is_used(tmp_path: Path) -> None:
 
 def test_run_in_folder_starts_then_resumes_in_the_same_folder(tmp_path: Path) -> None:
     from core.runstore import RunPaths
-    from scientist.runs.run import run_in_folder, settings_for
+    from scientist.runs.run import run_in_folder
+    from scientist.runs.wiring import settings_for
 
     settings = settings_for("debug", fast_overrides(tmp_path))
     run = RunPaths(tmp_path / "jobs" / "7" / "run")

@@ -22,7 +22,8 @@ from scientist.ideas.models import Idea
 from scientist.ideas.records import IdeaRecord, IdeasFile, NoveltyVerdict
 from scientist.pipeline.models import IdeaOutcome, RunManifest, StageUsage
 from scientist.runs.report_page import REPORT_FILE, ReportSummary, build_report
-from scientist.runs.run import RunRequest, run_pipeline
+from scientist.runs.run import run_pipeline
+from scientist.runs.wiring import RunRequest
 from service.app import create_app
 from tests.pipeline_support import PNG, ROOT, PipelineModel, fake_deps_factory, fast_overrides
 from tests.priced_llm import PRICED_MODEL, PricedLLM

@@ -20,7 +20,8 @@ from scientist.experiments.workspace import STAMP, make_baseline, reuse_baseline
 from scientist.ideas.template import load_template
 from scientist.pipeline.deps import PipelineDeps
 from scientist.pipeline.models import RunManifest
-from scientist.runs.run import RunRequest, run_pipeline
+from scientist.runs.run import run_pipeline
+from scientist.runs.wiring import RunRequest
 from tests.pipeline_support import PipelineModel, fake_deps_factory, fast_overrides
 from tests.unit.test_experiment_stage import (
     CountingRunner,
