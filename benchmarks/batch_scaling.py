@@ -1,13 +1,16 @@
 """A batch through the local process pool and through Ray on this machine: Ray's overhead
 per task, the ratio of wall times, and how wall time would scale over N nodes.
 
-Each of the 8 tasks does the same fixed CPU work (sha256 rounds, calibrated once to about
-``--work-s`` seconds on one core), so only the executors differ. Both run as
-``scientist batch`` runs them: the pool (``LocalProcessExecutor``, 2 spawned processes) and
-``RayExecutor`` on a private Ray instance with 2 CPUs, one CPU per task, which also makes
-each task's run folder (run.json, checkpoints) before it submits it. Ray's instance is
-started once (its start-up is reported apart); the first Ray batch is cold (worker
-processes import autoscholar), later ones are warm. Timed alternately, ``--repeats`` each.
+Each of the 8 tasks is one run of one idea whose pipeline does the same fixed CPU work
+(sha256 rounds, calibrated once to about ``--work-s`` seconds on one core), so only the
+executors differ. Both run as ``scientist batch`` runs them: the pool
+(``LocalProcessExecutor``, 2 spawned processes, each run and its idea in one process) and
+``RayExecutor`` on a private Ray instance with 2 CPUs: each run made and driven on the
+driver, its idea sent as one Ray task of one CPU (the job, with the run's settings and
+ledger, and the template packed once per batch, travel with it). The run's own stage (the
+ideas) is left out of both: it is the same work in both places. Ray's instance is started
+once (its start-up is reported apart); the first Ray batch is cold (worker processes import
+autoscholar), later ones are warm. Timed alternately, ``--repeats`` each.
 
     overhead per task = (slots x wall - sum of the tasks' own work seconds) / tasks
         (the slot time a task costs beyond its work: start-up, folders, scheduling, results;
@@ -37,7 +40,11 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from core.runstore import new_run
 from core.settings import ClusterSettings
+from scientist.ideas.models import Idea
+from scientist.pipeline.deps import PipelineDeps
+from scientist.pipeline.models import IdeaOutcome, StageUsage
 from scientist.runs.batch import (
     BatchResult,
     BatchTask,
@@ -45,22 +52,72 @@ from scientist.runs.batch import (
     LocalProcessExecutor,
     run_batch,
 )
+from scientist.runs.idea_task import IdeaJob, job_for
+from scientist.runs.wiring import IDEA_RUNNER, RunRequest, settings_for
+from tests.pipeline_support import PipelineModel, fake_deps_factory
 
 TARGET_RATIO = 1.2
 SLOTS = 2
 TOY = str(Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "template_toy")
 
 
+IDEA = Idea(
+    Name="cpu_work",
+    Title="Fixed CPU work",
+    Experiment="Burn sha256 rounds.",
+    Interestingness=1,
+    Feasibility=10,
+    Novelty=1,
+)
+
+
 @dataclass(frozen=True)
-class CpuWork:
-    """A batch task function that burns a fixed number of sha256 rounds."""
+class CpuIdea:
+    """An idea task that burns a fixed number of sha256 rounds (on a Ray worker, or in the
+    pool's process); its seconds are the experiments stage's."""
 
     rounds: int
 
-    def __call__(self, task: BatchTask) -> BatchResult:
+    def __call__(self, job: IdeaJob) -> IdeaOutcome:
         start = time.perf_counter()
         burn(self.rounds)
-        return BatchResult(task=task, status="done", seconds=time.perf_counter() - start)
+        usage = {"experiments": StageUsage(seconds=time.perf_counter() - start)}
+        return IdeaOutcome(name=job.idea.Name, status="done", usage=usage)
+
+
+@dataclass(frozen=True)
+class InProcess:
+    """The pool's idea runner: the idea task in the run's own process."""
+
+    work: CpuIdea
+    parallel: int = 1
+
+    def __call__(self, idea: Idea, deps: PipelineDeps) -> IdeaOutcome:
+        return self.work(job_for(idea, deps))
+
+
+@dataclass(frozen=True)
+class CpuRun:
+    """A batch task: one run folder with one idea, whose pipeline is the CPU work; the
+    executor's idea runner (Ray's, on the driver) or the run's own process runs it."""
+
+    work: CpuIdea
+
+    def __call__(self, task: BatchTask) -> BatchResult:
+        start = time.perf_counter()
+        settings = settings_for(task.preset, task.overrides)
+        run = new_run(settings.runs_dir, "cpu")
+        request = RunRequest(template=task.template)
+        deps = fake_deps_factory(PipelineModel())(settings, run, request)
+        runner = IDEA_RUNNER.get() or InProcess(self.work)
+        outcome = runner(IDEA, deps)
+        return BatchResult(
+            task=task,
+            run_dir=str(run.root),
+            status=outcome.status,
+            seconds=time.perf_counter() - start,
+            ideas=[outcome],
+        )
 
 
 def burn(rounds: int) -> None:
@@ -105,13 +162,13 @@ class Timing:
         return (SLOTS * self.wall_s - sum(self.work_s)) / len(self.work_s)
 
 
-def timed(executor: Executor, work: CpuWork, batch: list[BatchTask]) -> Timing:
-    """Run the batch; from submitting it to its last result, and each task's own time."""
+def timed(executor: Executor, work: CpuRun, batch: list[BatchTask]) -> Timing:
+    """Run the batch; from submitting it to its last result, and each idea's own work time."""
     start = time.perf_counter()
     results = run_batch(batch, executor, fn=work)
     seconds = time.perf_counter() - start
     assert all(r.status == "done" for r in results), [r.reason for r in results]
-    return Timing(seconds, [r.seconds for r in results])
+    return Timing(seconds, [r.ideas[0].usage["experiments"].seconds for r in results])
 
 
 def projected(count: int, nodes: int, work_s: float, overhead: float | None) -> float | None:
@@ -135,14 +192,14 @@ def main() -> None:
     from scientist.runs.ray_executor import RayExecutor
 
     rounds, calibrated_s = calibrate(args.work_s)
-    work = CpuWork(rounds)
+    work = CpuRun(CpuIdea(rounds))
     start = time.perf_counter()
     ray.init(num_cpus=SLOTS, include_dashboard=False, logging_level=logging.WARNING)
     ray_start_s = time.perf_counter() - start
     pool, warm = [], []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        ray_executor = RayExecutor(ClusterSettings(num_cpus=1), poll_s=0.05)
+        ray_executor = RayExecutor(ClusterSettings(num_cpus=1), poll_s=0.05, idea_fn=work.work)
         cold = timed(ray_executor, work, tasks(tmp / "cold", args.tasks))
         for i in range(args.repeats):
             pool.append(timed(LocalProcessExecutor(SLOTS), work, tasks(tmp / f"p{i}", args.tasks)))
