@@ -106,6 +106,29 @@ def test_ideas_apart_give_the_outcomes_and_ledger_of_ideas_inline(tmp_path: Path
         assert not Path(inline.run_dir, Path(outcome.folder).name, "checkpoints.sqlite").exists()
 
 
+@pytest.mark.parametrize(
+    "limit", ["pipeline.idea_max_total_tokens=50", "budget.max_total_tokens=3000"]
+)
+def test_budgets_hold_for_ideas_apart_as_inline(tmp_path: Path, limit: str) -> None:
+    """An idea's own budget, and the run's, stop an idea run as a task of its own at the
+    same stage, with the same reason, as inline."""
+    [template] = toy_templates(tmp_path, "toy")
+    seen = {}
+    for mode in ("inline", "apart"):
+        overrides = [*fast_overrides(tmp_path / mode), "pipeline.skip_not_novel=false", limit]
+        task = BatchTask(template=template, preset="debug", overrides=overrides)
+        factory = fake_deps_factory(PipelineModel())
+        runner = LocalIdeaRunner(parallel=1, deps_factory=factory) if mode == "apart" else None
+        token = IDEA_RUNNER.set(runner)
+        try:
+            [idea] = run_task(task, deps_factory=factory).ideas
+        finally:
+            IDEA_RUNNER.reset(token)
+        seen[mode] = (idea.status, idea.stage, idea.reason)
+    assert seen["apart"] == seen["inline"]
+    assert seen["apart"][0] == "stopped: budget", seen
+
+
 def test_an_idea_ledger_merges_into_the_run_ledger_once(tmp_path: Path) -> None:
     [template] = toy_templates(tmp_path, "toy")
     task = BatchTask(template=template, preset="debug", overrides=fast_overrides(tmp_path))
