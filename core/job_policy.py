@@ -94,6 +94,11 @@ DEFAULT_ALLOWED: tuple[str, ...] = (
     "pipeline.skip_not_novel",
     "pipeline.rank_by",
     "pipeline.improve",
+    # The researcher's own idea and topic (POST /v1/runs: idea, topic, or these fields).
+    "ideas.given",
+    "ideas.refine_given",
+    "ideas.topic",
+    "pipeline.skip_given_not_novel",
 )
 
 

@@ -58,6 +58,10 @@ Persona = Literal["balanced", "critical", "generous"]
 DEFAULT_PERSONAS: tuple[Persona, ...] = ("balanced", "critical", "generous")
 
 
+# A researcher brings a few ideas of their own; each one costs a novelty check.
+MAX_GIVEN_IDEAS = 10
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -82,6 +86,25 @@ class IdeasSettings(_Strict):
     )
     temperature: float | None = Field(
         None, ge=0, le=2, description="Sampling temperature; default llm.temperature."
+    )
+    given: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=MAX_GIVEN_IDEAS,
+        description="The researcher's own ideas (ideas.json's idea objects: Name, Title, "
+        "Experiment), used instead of generated ones and novelty-checked; their scores are "
+        "not the researcher's to give and are dropped. `scientist run --idea FILE.md` or "
+        "--idea-json sets it; checked by the ideas stage.",
+    )
+    refine_given: bool = Field(
+        False,
+        description="Refine a researcher's own idea with the reflection step (num_reflections "
+        "rounds, which also score it); off: it is used verbatim.",
+    )
+    topic: str | None = Field(
+        None,
+        max_length=2000,
+        description="The researcher's direction for idea generation (`--topic`): it goes "
+        "into the generation prompt and is recorded in ideas.json.",
     )
 
 
@@ -447,6 +470,11 @@ class PipelineSettings(_Strict):
     )
     skip_not_novel: bool = Field(
         True, description="Leave out ideas the novelty check found not novel (undecided go on)."
+    )
+    skip_given_not_novel: bool = Field(
+        False,
+        description="Leave out a researcher's own idea (ideas.given) that the novelty check "
+        "found not novel (`--stop-if-not-novel`); off: the verdict is reported and it runs.",
     )
     rank_by: Literal["Interestingness", "Feasibility", "Novelty", "sum"] = Field(
         "sum", description="Idea score that picks which ideas run."

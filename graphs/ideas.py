@@ -56,7 +56,8 @@ def build_ideas_graph(checkpointer: Any = None) -> Any:
 def graph_config(deps: IdeasDeps) -> dict[str, Any]:
     """Room for every generate/reflect step; novelty checks as parallel as the model allows."""
     ideas = deps.settings.ideas
-    steps = ideas.num_ideas * (ideas.num_reflections + 3) + 10
+    count = max(ideas.num_ideas, len(ideas.given))  # the researcher's own ideas, if given
+    steps = count * (ideas.num_reflections + 3) + 10
     return run_config(
         recursion_limit=max(steps, 25), max_concurrency=deps.gateway.max_concurrency("ideas")
     )

@@ -57,6 +57,20 @@ class RunRequest(BaseModel):
         "knobs, budgets and experiment limits (only lower than the operator's, never null), "
         "models from the operator's list. Anything else is refused with 422 invalid_settings.",
     )
+    idea: dict[str, Any] | list[dict[str, Any]] | str | None = Field(
+        None,
+        description="Your own idea instead of generated ones: an ideas.json idea object "
+        "(Name, Title, Experiment), a list of them, or Markdown text (a '# Title' line, then "
+        "the idea). Used verbatim (scores are dropped: a researcher's idea is not scored) and "
+        "novelty-checked; a not-novel verdict is reported and the idea still runs unless "
+        "settings has pipeline.skip_given_not_novel=true. A bad idea gets 422 invalid_idea.",
+    )
+    topic: str | None = Field(
+        None,
+        min_length=1,
+        max_length=2000,
+        description="Steer idea generation to this topic (not together with idea).",
+    )
 
 
 class JobLinks(BaseModel):

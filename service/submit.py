@@ -21,13 +21,14 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
 from core.clock import Clock
-from core.settings import Settings
+from core.settings import Settings, flatten
 from gateway.errors import SettingsError
 from reviewer.review.errors import (
     NotAPdfError,
     PdfTooLargeError,
     ReviewInputError,
 )
+from scientist.ideas.given import GivenIdeaError, as_setting, parse_data, parse_idea_text
 from scientist.ideas.template import shipped_templates
 from service.config import ServiceConfig, ServicePaths, service_paths
 from service.errors import ApiError, JobLimitError, QueueFullError
@@ -302,6 +303,33 @@ def submit_run(state: ServiceState, user: str, body: RunRequest) -> JobRecord:
             f"No shipped template {body.template!r}; choose one of "
             f"{', '.join(templates) or '(none installed)'} (GET /v1/templates).",
         )
-    job_settings(state, body.preset, body.settings)
-    params = {"template": body.template, "preset": body.preset, "overrides": body.settings}
+    overrides = {**body.settings, **own_idea_settings(body)}
+    job_settings(state, body.preset, overrides)
+    params = {"template": body.template, "preset": body.preset, "overrides": overrides}
     return queue_job(state, "run", user, params, new_job_id())
+
+
+def own_idea_settings(body: RunRequest) -> dict[str, Any]:
+    """The body's ``idea`` and ``topic`` as the settings that carry them (``ideas.given``,
+    ``ideas.topic``; several ideas each run); 422 invalid_idea naming what is wrong."""
+    if body.idea is None:
+        return {} if body.topic is None else {"ideas.topic": body.topic}
+    if body.topic is not None:
+        raise ApiError(
+            422,
+            "invalid_idea",
+            "topic steers the ideas the model generates; with your own idea there are none "
+            "to steer. Send idea or topic, not both.",
+        )
+    try:
+        ideas = (
+            parse_idea_text(body.idea, "idea")
+            if isinstance(body.idea, str)
+            else parse_data(body.idea, "idea")
+        )
+    except GivenIdeaError as exc:
+        raise ApiError(422, "invalid_idea", str(exc)) from exc
+    own: dict[str, Any] = {"ideas.given": as_setting(ideas)}
+    if len(ideas) > 1 and "pipeline.ideas_to_run" not in flatten(body.settings):
+        own["pipeline.ideas_to_run"] = len(ideas)
+    return own

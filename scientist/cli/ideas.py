@@ -142,7 +142,7 @@ def _listener(progress: Progress, gen: Any, nov: Any) -> Any:
     def on_event(event: IdeasProgress) -> None:
         if event.step == "idea_done":
             progress.advance(gen)
-        elif event.step in {"generate", "reflect"}:
+        elif event.step in {"generate", "given", "reflect"}:
             label = f"idea {event.index + 1}: {event.name[:30]} (round {event.round})"
             progress.update(gen, description=label)
         elif event.step == "novelty":
@@ -176,15 +176,17 @@ def ideas_table(result: IdeasFile, sort_by: SortKey) -> Table:
             str(r.index + 1),
             r.idea.Name,
             _short(r.idea.Title, 70),
-            str(r.idea.Interestingness),
-            str(r.idea.Feasibility),
-            str(r.idea.Novelty),
-            f"{r.overall:.1f}",
+            *(_score(v) for v in (r.idea.Interestingness, r.idea.Feasibility, r.idea.Novelty)),
+            "–" if r.overall is None else f"{r.overall:.1f}",
             str(r.reflections_used),
             str(len(r.novelty.queries) if r.novelty else 0),
             verdict,
         )
     return table
+
+
+def _score(value: int | None) -> str:
+    return "–" if value is None else str(value)  # a researcher's own idea is not scored
 
 
 def _short(text: str, limit: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -35,6 +36,7 @@ from scientist.cli.tables import (
     run_rows,
 )
 from scientist.cli.tables import batch_table as batch_table  # where tests look for it
+from scientist.ideas.given import GivenIdeaError, as_setting, dropped_scores, read_ideas
 from scientist.pipeline.models import IdeaOutcome, PipelineEvent, RunManifest
 from scientist.runs.batch import (
     BatchResult,
@@ -55,14 +57,81 @@ err = console  # stderr: progress and notes, silenced by -q
 CopilotOpt = Annotated[
     bool, typer.Option("--copilot", help="Pause after each stage for approve / edit / feedback.")
 ]
+IdeaOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--idea",
+        help="Your own idea, in Markdown: a '# Title' line, then the idea's text. It is used "
+        "instead of generated ideas, verbatim, and novelty-checked.",
+    ),
+]
+IdeaJsonOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--idea-json", help="Your own idea(s) in ideas.json's form: one idea object or a list."
+    ),
+]
+TopicOpt = Annotated[
+    str | None, typer.Option("--topic", help="Steer idea generation to this topic.")
+]
+RefineOpt = Annotated[
+    bool,
+    typer.Option(
+        "--refine-idea", help="Refine your idea with the reflection rounds (default: verbatim)."
+    ),
+]
+StopOpt = Annotated[
+    bool,
+    typer.Option(
+        "--stop-if-not-novel",
+        help="Do not run your idea if the novelty check finds it not novel (default: the "
+        "verdict is reported and it runs).",
+    ),
+]
+
+
+def own_idea_overrides(
+    idea: Path | None, idea_json: Path | None, topic: str | None, *, refine: bool, stop: bool
+) -> tuple[list[str], int]:
+    """The settings that carry ``--idea``/``--idea-json``/``--topic`` (run.json's overrides
+    replay them on resume), and how many ideas were given."""
+    if idea is not None and idea_json is not None:
+        raise GivenIdeaError("Give your idea once: --idea (Markdown) or --idea-json, not both.")
+    if topic is not None and (idea is not None or idea_json is not None):
+        raise GivenIdeaError(
+            "--topic steers the ideas the model generates; with your own idea there are none "
+            "to steer. Leave out --topic, or put the direction into your idea."
+        )
+    ideas = read_ideas(idea, "markdown") if idea is not None else []
+    if idea_json is not None:
+        ideas = read_ideas(idea_json, "json")
+    overrides: list[str] = []
+    if ideas:
+        for name in dropped_scores(ideas):
+            err.print(
+                f"note: the scores of {name} are dropped: a researcher's own idea is not "
+                "scored (--refine-idea lets the model score it)."
+            )
+        overrides.append(f"ideas.given={json.dumps(as_setting(ideas))}")
+    if topic is not None:
+        overrides.append(f"ideas.topic={json.dumps(topic)}")
+    if refine:
+        overrides.append("ideas.refine_given=true")
+    if stop:
+        overrides.append("pipeline.skip_given_not_novel=true")
+    return overrides, len(ideas)
 
 
 def report_run(run: RunPaths, manifest: RunManifest) -> None:
     """The outcome table, the usage summary and where the PDFs and reviews are."""
+    if manifest.status != "no_ideas":  # a run that wrote nothing says why in its reason
+        for note in manifest.notes:
+            err.print(Text.assemble(("note: ", "yellow"), note))
     if manifest.status == "no_ideas":
+        reason = manifest.reason or ""
         hint = (
             "; pipeline.skip_not_novel=false runs ideas found not novel"
-            if "novelty" in (manifest.reason or "")
+            if "novelty" in reason and "skip_given_not_novel" not in reason
             else ""
         )
         err.print(
@@ -153,12 +222,24 @@ def run(
     copilot: CopilotOpt = False,
     ideas: Annotated[int | None, typer.Option(help="Ideas taken through the pipeline.")] = None,
     improve: Annotated[bool, typer.Option(help="Revise once from the review.")] = False,
+    idea: IdeaOpt = None,
+    idea_json: IdeaJsonOpt = None,
+    topic: TopicOpt = None,
+    refine_idea: RefineOpt = False,
+    stop_if_not_novel: StopOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Ideas → experiments → write-up → review for one template, in a new run folder."""
     overrides = list(set_ or [])
-    if ideas is not None:
-        overrides.append(f"pipeline.ideas_to_run={ideas}")
+    try:
+        own, given = own_idea_overrides(
+            idea, idea_json, topic, refine=refine_idea, stop=stop_if_not_novel
+        )
+    except AutoscholarError as exc:
+        raise typer.Exit(fail_json(exc, as_json)) from exc
+    overrides += own
+    if ideas is not None or given > 1:  # several ideas of your own: each one runs
+        overrides.append(f"pipeline.ideas_to_run={ideas or given}")
     if improve:
         overrides.append("pipeline.improve=true")
     view = LiveView(err)
@@ -211,11 +292,22 @@ def batch(
             "(default cluster.address; none: a private Ray instance here).",
         ),
     ] = None,
+    idea: IdeaOpt = None,
+    idea_json: IdeaJsonOpt = None,
+    topic: TopicOpt = None,
+    refine_idea: RefineOpt = False,
+    stop_if_not_novel: StopOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Paper runs for several templates at once on a process pool or a Ray cluster; one
-    failure stops no other."""
-    overrides = [*(set_ or []), f"pipeline.ideas_to_run={ideas_per_template}"]
+    failure stops no other. --idea, --idea-json and --topic apply to every template."""
+    try:
+        own, _ = own_idea_overrides(
+            idea, idea_json, topic, refine=refine_idea, stop=stop_if_not_novel
+        )
+    except AutoscholarError as exc:
+        raise typer.Exit(fail_json(exc, as_json)) from exc
+    overrides = [*(set_ or []), *own, f"pipeline.ideas_to_run={ideas_per_template}"]
     tasks = [
         BatchTask(template=name.strip(), preset=preset or "default", overrides=overrides)
         for name in templates.split(",")

@@ -11,7 +11,7 @@ from core.settings import Settings
 from gateway import Gateway
 from gateway.profiles import OutputProfile
 
-Step = Literal["generate", "reflect", "idea_done", "novelty", "novelty_done"]
+Step = Literal["generate", "given", "reflect", "idea_done", "novelty", "novelty_done"]
 
 
 @dataclass(frozen=True)

@@ -55,9 +55,28 @@ def idea_messages(
         task=template.prompt.task_description,
         code=shown_code(template.experiment_code, profile.idea_code_chars),
         previous=previous_text(previous),
+        topic=(settings.topic or "").strip(),
         feedback=(feedback or "").strip(),
         number=number,
         total=settings.num_ideas,
+    )
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def given_messages(
+    template: Template, previous: list[Idea], idea: Idea, feedback: str | None, deps: IdeasDeps
+) -> Messages:
+    """System and user messages that put the researcher's own idea up for refinement (the
+    reflection rounds then answer them, as they do a generated idea's)."""
+    system = render(PROMPTS, "idea_system.j2", system=template.prompt.system)
+    user = render(
+        PROMPTS,
+        "given_idea_user.j2",
+        task=template.prompt.task_description,
+        code=shown_code(template.experiment_code, deps.profile().idea_code_chars),
+        previous=previous_text(previous),
+        feedback=(feedback or "").strip(),
+        idea=idea.model_dump_json(include={"Name", "Title", "Experiment"}),
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
@@ -73,7 +92,8 @@ def reflection_messages(base: Messages, current: Idea, round_: int, total: int) 
     """The generation conversation, the current idea as the model's answer, and the ask."""
     return [
         *base,
-        {"role": "assistant", "content": current.model_dump_json()},
+        # exclude_none: a researcher's unscored idea shows no null scores to score again
+        {"role": "assistant", "content": current.model_dump_json(exclude_none=True)},
         {
             "role": "user",
             "content": render(PROMPTS, "idea_reflection.j2", round=round_, total=total),

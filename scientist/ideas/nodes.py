@@ -1,5 +1,8 @@
 """The idea graph's nodes and state (graphs/ideas.py wires them): N ideas, each refined by
-reflection, deduplicated, then novelty-checked.
+reflection, deduplicated, then novelty-checked. With the researcher's own ideas
+(``ideas.given``), ``generate`` takes each of them instead of asking the model: verbatim, or
+through the reflection rounds when ``ideas.refine_given``; they are never dropped as
+duplicates, and are novelty-checked like any other.
 
     START → seed → generate ⇄ reflect → settle ─┬→ generate            (more ideas to go)
                                                  └─Send×kept→ check_novelty → collect → END
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import operator
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
@@ -24,7 +27,14 @@ from core.literature.models import SourceName
 from gateway.errors import StructuredOutputError
 from gateway.ledger import sum_entries
 from scientist.ideas.deps import IdeasDeps, IdeasProgress
-from scientist.ideas.generate import find_duplicate, idea_messages, propose_idea, reflect_idea
+from scientist.ideas.generate import (
+    find_duplicate,
+    given_messages,
+    idea_messages,
+    propose_idea,
+    reflect_idea,
+)
+from scientist.ideas.given import given_ideas
 from scientist.ideas.models import Idea
 from scientist.ideas.novelty import check_novelty, skipped_verdict
 from scientist.ideas.records import IdeaFailure, IdeaRecord, IdeasFile, NoveltyVerdict
@@ -35,6 +45,7 @@ class Draft(BaseModel):
     """The idea being refined: its conversation, every version and the model's thoughts."""
 
     index: int
+    origin: Literal["generated", "given"] = "generated"
     messages: list[dict[str, str]]
     versions: list[Idea]
     thoughts: list[str] = Field(default_factory=list)
@@ -92,13 +103,23 @@ def _earlier(state: IdeasState) -> list[Idea]:
 
 
 def _generated(state: IdeasState) -> int:
-    records = [r for r in state.get("records", []) if r.origin == "generated"]
+    """Ideas generated (failures included) or taken from the researcher so far."""
+    records = [r for r in state.get("records", []) if r.origin != "seed"]
     return len(records) + len(state.get("failures", []))
 
 
+def _wanted(deps: IdeasDeps) -> int:
+    """How many ideas the stage produces: the researcher's, else ``ideas.num_ideas``."""
+    return len(deps.settings.ideas.given) or deps.settings.ideas.num_ideas
+
+
 def generate(state: IdeasState, runtime: Runtime[IdeasDeps]) -> Command[Any]:
-    """Propose the next idea; a reply that never validates is recorded as a failure."""
+    """Propose the next idea (or take the researcher's next one); a reply that never
+    validates is recorded as a failure."""
     deps = runtime.context
+    given = given_ideas(deps.settings)
+    if given:
+        return _take_given(state, deps, given[_generated(state)])
     index = len(state.get("records", [])) + len(state.get("failures", []))
     number = _generated(state) + 1
     messages = idea_messages(
@@ -117,6 +138,23 @@ def generate(state: IdeasState, runtime: Runtime[IdeasDeps]) -> Command[Any]:
     draft = Draft(index=index, messages=messages, versions=[reply.idea], thoughts=[reply.thought])
     goto = "reflect" if deps.settings.ideas.num_reflections > 0 else "settle"
     return Command(update={"draft": draft}, goto=goto)
+
+
+def _take_given(state: IdeasState, deps: IdeasDeps, idea: Idea) -> Command[Any]:
+    """The researcher's idea as the draft: through the reflection rounds when
+    ``ideas.refine_given`` (and there are rounds), else straight on, verbatim."""
+    index = len(state.get("records", []))
+    settings = deps.settings.ideas
+    refine = settings.refine_given and settings.num_reflections > 0
+    messages = (
+        given_messages(state["template"], _earlier(state), idea, state.get("feedback"), deps)
+        if refine
+        else []
+    )
+    rounds = settings.num_reflections if refine else 0
+    deps.notify(IdeasProgress("given", index, 0, rounds, idea.Name))
+    draft = Draft(index=index, origin="given", messages=messages, versions=[idea])
+    return Command(update={"draft": draft}, goto="reflect" if refine else "settle")
 
 
 def reflect(state: IdeasState, runtime: Runtime[IdeasDeps]) -> Command[Any]:
@@ -144,14 +182,17 @@ def reflect(state: IdeasState, runtime: Runtime[IdeasDeps]) -> Command[Any]:
 
 
 def settle(state: IdeasState, runtime: Runtime[IdeasDeps]) -> Command[Any]:
-    """Keep the refined idea, or record it as a duplicate of an earlier one; go on."""
+    """Keep the refined idea, or record it as a duplicate of an earlier one; go on. The
+    researcher's own idea is always kept."""
     deps = runtime.context
     draft = state["draft"]
     assert draft is not None
     final = draft.versions[-1]
-    duplicate = find_duplicate(final, _earlier(state), deps.settings.ideas.duplicate_title_ratio)
+    ratio = deps.settings.ideas.duplicate_title_ratio
+    duplicate = None if draft.origin == "given" else find_duplicate(final, _earlier(state), ratio)
     record = IdeaRecord(
         index=draft.index,
+        origin=draft.origin,
         status="duplicate" if duplicate else "kept",
         duplicate_of=duplicate,
         idea=final,
@@ -169,7 +210,7 @@ def settle(state: IdeasState, runtime: Runtime[IdeasDeps]) -> Command[Any]:
 
 def _after_idea(records: list[IdeaRecord], generated: int, deps: IdeasDeps) -> str | list[Send]:
     """The next idea, else one novelty branch per kept idea, else straight to collect."""
-    if generated < deps.settings.ideas.num_ideas:
+    if generated < _wanted(deps):
         return "generate"
     settings = deps.settings.ideas
     if not settings.novelty_check or settings.novelty_rounds == 0:
@@ -215,6 +256,7 @@ def ideas_file(
         template=state["template"].name,
         model=deps.settings.llm.models.ideas,
         feedback=feedback,
+        topic=deps.settings.ideas.topic,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         wall_time_s=round(wall_s, 2),
         ideas=records,

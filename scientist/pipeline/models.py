@@ -103,6 +103,11 @@ class RunManifest(BaseModel):
     template: str
     status: RunStatus = "running"
     reason: str | None = Field(None, description="Why the run failed or left no idea to run.")
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What the run went on despite, e.g. the researcher's own idea found not "
+        "novel (with the closest paper).",
+    )
     started_at: str
     finished_at: str | None = None
     wall_s: float = 0.0

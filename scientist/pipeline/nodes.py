@@ -70,11 +70,14 @@ def generate_ideas(state: PaperState, runtime: Runtime[PipelineDeps]) -> dict[st
     ideas_file = stages.ideas_stage(deps, feedback=state.get("feedback", {}).get("ideas"))
     chosen = stages.select_ideas(ideas_file, deps.settings)
     usage = _usage(deps.run_ledger, first, deps.clock() - start)
+    notes = stages.given_notes(ideas_file, deps.settings)
     detail = f"{len(chosen)} chosen"
     if not chosen:
         detail += f": {stages.no_ideas_reason(ideas_file, deps.settings)}"
+    elif notes:
+        detail += f"; {'; '.join(notes)}"
     deps.notify(PipelineEvent(stage="ideas", status="done", detail=detail))
-    return {"ideas": chosen, "ideas_usage": usage}
+    return {"ideas": chosen, "ideas_usage": usage, "notes": notes}
 
 
 def review_ideas(

@@ -70,8 +70,15 @@ def ideas_stage(deps: PipelineDeps, feedback: str | None) -> IdeasFile:
 
 
 def select_ideas(ideas_file: IdeasFile, settings: Settings) -> list[Idea]:
-    """The best ``pipeline.ideas_to_run`` ideas, leaving out those found not novel."""
+    """The best ``pipeline.ideas_to_run`` ideas, leaving out those found not novel; the
+    researcher's own ideas instead, when given, in their order (one found not novel is left
+    out only under ``pipeline.skip_given_not_novel``)."""
     pipeline = settings.pipeline
+    given = [r for r in ideas_file.ideas if r.origin == "given"]
+    if given:
+        if pipeline.skip_given_not_novel:
+            given = [r for r in given if r.novel is not False]
+        return [r.idea for r in given[: pipeline.ideas_to_run]]
     records = list(ideas_file.ideas)
     if pipeline.skip_not_novel:
         records = [r for r in records if r.novel is not False]
@@ -86,9 +93,28 @@ def no_ideas_reason(ideas_file: IdeasFile, settings: Settings) -> str:
         return _nothing_kept(ideas_file)
     if select_ideas(ideas_file, settings):
         return "the co-pilot's edit left no idea to run"
+    given = [r for r in records if r.origin == "given"]
+    if given:
+        notes = "; ".join(_verdict_note(r, named=True) for r in given[:3])
+        return (
+            f"your own idea was found not novel and --stop-if-not-novel "
+            f"(pipeline.skip_given_not_novel) left it out ({notes})"
+        )
     notes = "; ".join(_verdict_note(r, named=len(records) > 1) for r in records[:3])
     more = f"; {len(records) - 3} more" if len(records) > 3 else ""
     return f"no idea passed the novelty check ({notes}{more})"
+
+
+def given_notes(ideas_file: IdeasFile, settings: Settings) -> list[str]:
+    """One line per researcher's idea the novelty check found not novel, with the closest
+    paper, and whether it runs anyway (progress, run.json's notes)."""
+    stopped = settings.pipeline.skip_given_not_novel
+    then = "left out (--stop-if-not-novel)" if stopped else "it runs anyway, as given"
+    return [
+        f"your idea {_verdict_note(r, named=True)}; {then}"
+        for r in ideas_file.ideas
+        if r.origin == "given" and r.novel is False
+    ]
 
 
 def _nothing_kept(ideas_file: IdeasFile) -> str:
@@ -131,9 +157,8 @@ def finished_status(deps: PipelineDeps, state: PaperState) -> tuple[RunStatus, s
 
 
 def _score(idea: Idea, rank_by: str) -> int:
-    if rank_by == "sum":
-        return idea.Interestingness + idea.Feasibility + idea.Novelty
-    return int(getattr(idea, rank_by))
+    fields = ("Interestingness", "Feasibility", "Novelty") if rank_by == "sum" else (rank_by,)
+    return sum(getattr(idea, f) or 0 for f in fields)  # an unscored idea ranks last
 
 
 def experiments_stage(deps: PipelineDeps, idea: Idea, feedback: str | None) -> ExperimentRecord:
@@ -292,6 +317,8 @@ def write_manifest(
     }
     if state.get("ideas_usage") is not None:
         update["ideas_stage"] = state["ideas_usage"]
+    if state.get("notes") is not None:
+        update["notes"] = state["notes"]
     manifest = manifest.model_copy(update=update)
     path.write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
     return manifest

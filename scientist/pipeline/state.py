@@ -25,6 +25,7 @@ class PaperState(PaperInput, total=False):
 
     ideas: list[Idea]
     ideas_usage: StageUsage
+    notes: list[str]
     outcomes: Annotated[dict[str, IdeaOutcome], merge_dicts]
 
 

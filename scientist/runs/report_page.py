@@ -258,11 +258,12 @@ def _idea_scores(record: IdeaRecord | None) -> dict[str, int]:
     if record is None:
         return {}
     idea = record.idea
-    return {
+    scores = {
         "Interestingness": idea.Interestingness,
         "Feasibility": idea.Feasibility,
         "Novelty": idea.Novelty,
     }
+    return {k: v for k, v in scores.items() if v is not None}  # a researcher's idea: unscored
 
 
 def review_scores(run: RunPaths, name: str, notes: list[str]) -> dict[str, float]:

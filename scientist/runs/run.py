@@ -17,6 +17,7 @@ from core.settings import Settings
 from gateway.errors import AutoscholarError
 from graphs.paper import build_paper_graph
 from scientist.experiments.runner import prepare_environment
+from scientist.ideas.given import given_ideas
 from scientist.ideas.template import load_template
 from scientist.pipeline import stages
 from scientist.pipeline.deps import Copilot, IdeaRunner, PipelineDeps
@@ -156,6 +157,7 @@ def run_pipeline(
 ) -> tuple[RunPaths, RunManifest]:
     """A new run folder for ``request.template``, run to the end."""
     settings = settings_for(request.preset, request.overrides)
+    given_ideas(settings)  # a researcher's idea that is not valid fails before the folder
     template = load_template(request.template)
     run = new_run(settings.runs_dir, template.name)
     deps = (deps_factory or real_deps)(settings, run, request)

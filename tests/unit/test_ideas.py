@@ -315,9 +315,17 @@ def test_prompt_variables_are_what_the_code_passes() -> None:
         "task",
         "code",
         "previous",
+        "topic",
         "feedback",
         "number",
         "total",
+    }
+    assert template_variables(PROMPTS, "given_idea_user.j2") == {
+        "task",
+        "code",
+        "previous",
+        "feedback",
+        "idea",
     }
     assert template_variables(PROMPTS, "novelty_user.j2") == {
         "idea",
