@@ -55,6 +55,11 @@ class OutputProfile(BaseModel):
     fewshot_paper_chars: int | None = Field(
         ge=200, description="Characters of a few-shot example's paper shown; None: the whole."
     )
+    checks_evidence_chars: int = Field(
+        ge=0,
+        description="Characters of the checks' evidence block shown to each reviewer (taken "
+        "from the paper's budget; 0: none).",
+    )
     # Ideas.
     ideas_per_reply: int = Field(ge=1, description="Most ideas accepted in one reply.")
     idea_thought_chars: int = Field(
@@ -146,6 +151,7 @@ COMPACT_PROFILE: dict[str, Any] = {
     "review_thought_chars": 300,
     "guidelines": "short",
     "fewshot_paper_chars": 2200,
+    "checks_evidence_chars": 1200,
     "ideas_per_reply": 5,
     "idea_thought_chars": 600,
     "idea_experiment_chars": 2000,
@@ -185,6 +191,7 @@ FULL_PROFILE: dict[str, Any] = {
     "review_thought_chars": 5000,
     "guidelines": "full",
     "fewshot_paper_chars": None,
+    "checks_evidence_chars": 12000,
     "ideas_per_reply": 20,
     "idea_thought_chars": 5000,
     "idea_experiment_chars": 8000,

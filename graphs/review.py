@@ -1,10 +1,13 @@
-"""The review graph: paper → excerpt → N concurrent reviewers → meta-review → decision.
+"""The review graph: paper → checks → excerpt → N concurrent reviewers → meta-review →
+decision.
 
-    START → load_paper → prepare_excerpt ─Send×N→ review_one ─→ write_meta_review → decide → END
+    START → load_paper → run_checks → prepare_excerpt ─Send×N→ review_one
+          → write_meta_review → decide → END
 
 The nodes and state live in ``reviewer.review.nodes``; dependencies (gateway, settings,
-calibration, few-shot examples, progress callback) arrive as the runtime context
-(``ReviewDeps``); tests swap the gateway's backend.
+calibration, few-shot examples, literature, progress callback) arrive as the runtime context
+(``ReviewDeps``); tests swap the gateway's backend. ``run_checks`` does nothing unless
+``checks.enabled``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from reviewer.review.nodes import (
     ReviewInput,
     ReviewState,
     assemble_report,
+    check_paper,
     decide_scores,
     fan_out,
     load_paper,
@@ -42,6 +46,7 @@ def build_review_graph(
     schema = None if deps else ReviewDeps
     graph = StateGraph(ReviewState, context_schema=schema, input_schema=ReviewInput)
     graph.add_node("load_paper", with_context(load_paper, deps))
+    graph.add_node("run_checks", with_context(check_paper, deps))
     graph.add_node("prepare_excerpt", with_context(prepare_excerpt, deps))
     # Send delivers a ReviewerTask, not the graph state; mypy cannot match that overload.
     one = cast(Any, with_context(review_one, deps))
@@ -49,7 +54,8 @@ def build_review_graph(
     graph.add_node("write_meta_review", with_context(write_meta_review, deps))
     graph.add_node("decide", with_context(decide_scores, deps))
     graph.add_edge(START, "load_paper")
-    graph.add_edge("load_paper", "prepare_excerpt")
+    graph.add_edge("load_paper", "run_checks")
+    graph.add_edge("run_checks", "prepare_excerpt")
     graph.add_conditional_edges("prepare_excerpt", with_context(fan_out, deps), ["review_one"])
     graph.add_edge("review_one", "write_meta_review")
     graph.add_edge("write_meta_review", "decide")

@@ -12,6 +12,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from pydantic import BaseModel
 
+import reviewer.checks.models
 import reviewer.review.form
 
 
@@ -32,7 +33,8 @@ def serializer() -> JsonPlusSerializer:
 
     LangGraph warns about (and will block) restoring classes it was not told about.
     """
-    return JsonPlusSerializer(allowed_msgpack_modules=state_types(reviewer.review.form))
+    allowed = state_types(reviewer.review.form, reviewer.checks.models)
+    return JsonPlusSerializer(allowed_msgpack_modules=allowed)
 
 
 @contextmanager

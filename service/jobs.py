@@ -33,7 +33,8 @@ from service.store import JobRecord
 GatewayFactory = Callable[[Settings], Gateway]
 MAX_RUN_EVENTS = 30
 STAGE_OF_NODE = {
-    "load_paper": "reviewing",
+    "load_paper": "checking references and numbers",  # the checks run next (no LLM)
+    "run_checks": "reviewing",
     "prepare_excerpt": "reviewing",
     "review_one": "reviewing",
     "write_meta_review": "deciding",

@@ -25,6 +25,7 @@ from core.html_templates import html_environment
 from core.runstore import RunPaths
 from core.settings import preset_names
 from reviewer.review.form import ReviewReport
+from reviewer.review.report import checks_view
 from scientist.runs.report_page import Linker, RunReportError, build_report, render_run_tables
 from service.auth import COOKIE, request_user, user_for_token
 from service.charts import score_rows
@@ -199,7 +200,10 @@ async def start_run(request: Request) -> Response:
         return _jobs_page(request, user, exc.detail, exc.status)
     try:
         body = RunRequest(
-            template=str(form.get("template", "")), preset=str(form.get("preset", "")) or None
+            template=str(form.get("template", "")),
+            preset=str(form.get("preset", "")) or None,
+            idea=str(form.get("idea", "")).strip() or None,  # Markdown or an idea's JSON
+            topic=str(form.get("topic", "")).strip() or None,
         )
         job = submit_run(_state(request), user, body)
     except ValidationError as exc:
@@ -212,10 +216,15 @@ async def start_run(request: Request) -> Response:
 def _review_context(job: JobRecord) -> dict[str, Any]:
     data = (job.result or {}).get("review")
     if not data:
-        return {"report": None, "rows": [], "local_note": ""}
+        return {"report": None, "rows": [], "local_note": "", "checks": None}
     report = ReviewReport.model_validate(data)
     local = "local" in report.models
-    return {"report": report, "rows": score_rows(report), "local_note": LOCAL_NOTE if local else ""}
+    return {
+        "report": report,
+        "rows": score_rows(report),
+        "local_note": LOCAL_NOTE if local else "",
+        "checks": checks_view(report.checks),
+    }
 
 
 @router.get("/reviews/{job_id}")

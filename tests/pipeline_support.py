@@ -309,14 +309,15 @@ def fake_deps_factory(
         cache = ResponseCache(settings.cache_file()) if settings.llm.cache_enabled else None
         ledger = Ledger(run.ledger, resume=True)
         gateway = Gateway(settings, backend=llm, ledger=ledger, cache=cache)
+        literature = FakeLiterature()  # the review's checks look up in it too, never the network
         return PipelineDeps(
             settings=settings,
             gateway=gateway,
             graphs=STAGE_GRAPHS,
-            review=ReviewDeps.from_settings(settings, gateway),
+            review=ReviewDeps.from_settings(settings, gateway, literature=literature),
             template=load_template(request.template),
             run=run,
-            literature=FakeLiterature(),
+            literature=literature,
             editor=editor or FakeEditor(),
             runner=runner or FakeRunner(),
             compiler=FakeCompiler(),

@@ -33,6 +33,7 @@ from gateway.errors import EXIT_FAILED, EXIT_USAGE, AutoscholarError
 from gateway.ledger import Ledger
 from graphs.review import graph_config, review_paper
 from reviewer.cli.calibrate import calibrate_command, review_settings
+from reviewer.cli.check import check_command
 from reviewer.cli.remote import TOKEN_ENV, remote_command
 from reviewer.review.form import SCORE_FIELDS, ReviewReport
 from reviewer.review.report import write_outputs
@@ -285,6 +286,7 @@ def _caching_note(usage: dict[str, float | int]) -> str:
 
 
 app.command("calibrate")(calibrate_command)
+app.command("check")(check_command)
 
 
 @app.callback()

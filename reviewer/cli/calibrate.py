@@ -206,7 +206,10 @@ def model_deps(
             "[yellow]reviewer model: local (embedded SmolLM2-135M) — it exercises the "
             "pipeline; expect figures near chance.[/]"
         )
-    # No calibration is loaded: calibration needs the raw mean Overall, not a decision.
+    # No calibration is loaded: calibration needs the raw mean Overall, not a decision. No
+    # checks either: the ICLR papers are text without pages, and looking up hundreds of
+    # papers' references and prior work is not what calibration measures.
+    cfg = cfg.model_copy(update={"checks": cfg.checks.model_copy(update={"enabled": False})})
     return ReviewDeps.from_settings(cfg, Gateway.from_settings(cfg), calibrated=False)
 
 

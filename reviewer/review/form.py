@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from gateway.profiles import OutputProfile
+from reviewer.checks.models import ChecksReport
 
 Score4 = Annotated[int, Field(ge=1, le=4)]
 # The records below hold any review a profile accepted; the size bounds a model's reply must
@@ -263,6 +264,11 @@ class ReviewReport(BaseModel):
     decision: Decision
     usage: dict[str, float | int] = Field(description="Calls, tokens, cost, cache hits.")
     ledger: list[dict[str, object]] = Field(default_factory=list, description="Every LLM call.")
+    checks: ChecksReport | None = Field(
+        None,
+        description="What the checks found (references, numbers, cross-references, prior "
+        "work); None when checks.enabled was off. Evidence for reviewers, never a score.",
+    )
     settings: dict[str, object] = Field(default_factory=dict, description="Review settings used.")
     models: list[str] = Field(default_factory=list)
     wall_time_s: float = Field(ge=0)

@@ -1,22 +1,27 @@
-"""The review graph's nodes and state (graphs/review.py wires them): paper → excerpt →
-N concurrent reviewers → meta-review → decision.
+"""The review graph's nodes and state (graphs/review.py wires them): paper → checks →
+excerpt → N concurrent reviewers → meta-review → decision.
 
-    START → load_paper → prepare_excerpt ─Send×N→ review_one ─→ write_meta_review → decide → END
+    START → load_paper → run_checks → prepare_excerpt ─Send×N→ review_one
+          → write_meta_review → decide → END
 
-Dependencies (gateway, settings, calibration, few-shot examples, progress callback) arrive
-as LangGraph's runtime context (``ReviewDeps``); tests swap the gateway's backend.
+Dependencies (gateway, settings, calibration, few-shot examples, literature, progress
+callback) arrive as LangGraph's runtime context (``ReviewDeps``); tests swap the gateway's
+backend. The checks' findings reach the reviewers as evidence and the report as its Checks
+section; no path leads from them to a score.
 """
 
 from __future__ import annotations
 
 import operator
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, NotRequired, TypedDict
 
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from gateway.errors import AutoscholarError, ContextLengthError, StructuredOutputError
+from reviewer.checks.models import ChecksReport, Finding, PriorWork
+from reviewer.checks.run import evidence_block, run_checks
 from reviewer.review.aggregate import aggregate_scores
 from reviewer.review.decision import decide
 from reviewer.review.excerpt import budget_excerpt
@@ -33,11 +38,12 @@ from reviewer.review.form import (
     ReviewReport,
     ScoreStats,
 )
-from reviewer.review.injection import find_injections, redact_paper
+from reviewer.review.injection import find_injections, redact, redact_paper
 from reviewer.review.pdf_child import read_pdf
 from reviewer.review.pdf_text import paper_from_text
 from reviewer.review.reviewing import (
     ReviewDeps,
+    evidence_chars,
     excerpt_budget,
     meta_review,
     reviewer_model,
@@ -61,6 +67,8 @@ class ReviewState(ReviewInput, total=False):
 
     paper: PaperText
     flags: list[InjectionFlag]
+    checks: ChecksReport
+    evidence: str
     shown: Excerpt
     reviews: Annotated[list[ReviewerResult], operator.add]
     failures: Annotated[list[ReviewerFailure], operator.add]
@@ -76,6 +84,7 @@ class ReviewerTask(TypedDict):
     index: int
     shown: Excerpt
     paper: PaperText
+    evidence: NotRequired[str]
 
 
 def load_paper(state: ReviewState, runtime: Runtime[ReviewDeps]) -> dict[str, Any]:
@@ -98,18 +107,68 @@ def load_paper(state: ReviewState, runtime: Runtime[ReviewDeps]) -> dict[str, An
     return {"paper": paper, "flags": flags}
 
 
+def check_paper(state: ReviewState, runtime: Runtime[ReviewDeps]) -> dict[str, Any]:
+    """The checks (no LLM), when ``checks.enabled``: references, citations, numbers,
+    cross-references and the closest prior work, from the paper's page texts."""
+    deps = runtime.context
+    if not deps.settings.checks.enabled:
+        return {}
+    paper = state["paper"]
+    pages = paper.page_texts or [paper.text]
+    report = run_checks(paper.source, paper.title, pages, deps.literature, deps.settings.checks)
+    if not paper.page_texts:  # text given directly: one "page" whose number means nothing
+        findings = [f.model_copy(update={"page": None}) for f in report.findings]
+        notes = [*report.notes, "pages unknown (the paper was given as text)"]
+        report = report.model_copy(update={"findings": findings, "notes": notes, "pages": 0})
+    return {"checks": report}
+
+
 def prepare_excerpt(state: ReviewState, runtime: Runtime[ReviewDeps]) -> dict[str, Any]:
-    """What reviewers see: flagged text removed, cut to the context budget, cuts recorded."""
-    paper = redact_paper(state["paper"], state.get("flags", []))
-    return {"shown": budget_excerpt(paper, excerpt_budget(runtime.context))}
+    """What reviewers see: flagged text removed, cut to the context budget, cuts recorded;
+    the checks' evidence block (as flagged text removed) takes its room from the paper's."""
+    deps = runtime.context
+    flags = state.get("flags", [])
+    paper = redact_paper(state["paper"], flags)
+    checks = state.get("checks")
+    evidence = ""
+    if checks is not None:
+        evidence = evidence_block(redact_checks(checks, flags), evidence_chars(deps.settings))
+    shown = budget_excerpt(paper, excerpt_budget(deps, evidence))
+    return {"shown": shown, "evidence": evidence}
+
+
+def redact_checks(report: ChecksReport, flags: list[InjectionFlag]) -> ChecksReport:
+    """``report`` with flagged text (instructions, hidden text) removed from every text that
+    quotes the paper, as it is from the paper the reviewers see."""
+    if not flags:
+        return report
+
+    def clean(finding: Finding) -> Finding:
+        texts = {"message": finding.message, "evidence": finding.evidence}
+        return finding.model_copy(update={k: redact(v, flags) for k, v in texts.items()})
+
+    def clean_prior(paper: PriorWork) -> PriorWork:
+        return paper.model_copy(update={"title": redact(paper.title, flags)})
+
+    return report.model_copy(
+        update={
+            "findings": [clean(f) for f in report.findings],
+            "prior_work": [clean_prior(p) for p in report.prior_work],
+            "notes": [redact(note, flags) for note in report.notes],
+        }
+    )
 
 
 def fan_out(state: ReviewState, runtime: Runtime[ReviewDeps]) -> list[Send]:
     """One concurrent branch per reviewer."""
     count = runtime.context.settings.review.num_reviewers
     paper = redact_paper(state["paper"], state.get("flags", []))
+    evidence = state.get("evidence", "")
     return [
-        Send("review_one", ReviewerTask(index=i, shown=state["shown"], paper=paper))
+        Send(
+            "review_one",
+            ReviewerTask(index=i, shown=state["shown"], paper=paper, evidence=evidence),
+        )
         for i in range(count)
     ]
 
@@ -130,8 +189,9 @@ def review_one(task: ReviewerTask, runtime: Runtime[ReviewDeps]) -> dict[str, An
 
 def _review_within_context(task: ReviewerTask, deps: ReviewDeps) -> ReviewerResult:
     """If the prompt still overflows the context, retry once on a shorter excerpt."""
+    evidence = task.get("evidence", "")
     try:
-        return run_reviewer(task["index"], task["shown"], deps)
+        return run_reviewer(task["index"], task["shown"], deps, evidence)
     except ContextLengthError:
         budget = int(task["shown"].budget_tokens * SHRINK_ON_OVERFLOW)
         shorter = budget_excerpt(task["paper"], budget)
@@ -141,7 +201,7 @@ def _review_within_context(task: ReviewerTask, deps: ReviewDeps) -> ReviewerResu
             reason="the model reported a context overflow; excerpt shrunk and retried",
         )
         shorter = shorter.model_copy(update={"cut": [*shorter.cut, note]})
-        return run_reviewer(task["index"], shorter, deps)
+        return run_reviewer(task["index"], shorter, deps, evidence)
 
 
 def write_meta_review(state: ReviewState, runtime: Runtime[ReviewDeps]) -> dict[str, Any]:
@@ -194,6 +254,7 @@ def assemble_report(state: dict[str, Any], deps: ReviewDeps, wall_time_s: float)
             "cache_savings_usd": totals.cache_savings_usd,
         },
         ledger=[e.model_dump(mode="json") for e in ledger.entries],
+        checks=state.get("checks"),
         settings=deps.settings.review.model_dump(mode="json"),
         models=sorted({r.model for r in reviews} | {deps.settings.llm.models.meta_reviewer}),
         wall_time_s=wall_time_s,

@@ -21,6 +21,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from gateway.errors import AutoscholarError
+from reviewer.checks.models import ChecksReport, Finding, PriorWork, ReferenceCheck
 from reviewer.review.form import SCORE_FIELDS, ReviewerResult, ReviewForm, ReviewReport
 
 TEMPLATES = Path(__file__).parent / "report_templates"
@@ -46,6 +47,13 @@ USAGE_LABELS = {
     "cache_savings_usd": "saved by prompt caching (USD)",
     "latency_s": "model time (s)",
 }
+STATUS_LABELS = {
+    "verified": "verified",
+    "mismatch": "mismatch",
+    "not_found": "not found",
+    "unchecked": "unchecked",
+}
+_SAFE_URL = re.compile(r"^https://[^\s<>()\[\]\"'`]+$")
 # Geometry of one row's spread chart, in SVG user units: axis ends, axis height, size.
 CHART_LEFT, CHART_RIGHT, CHART_Y, CHART_WIDTH, CHART_HEIGHT = 8.0, 222.0, 12.0, 230, 32
 
@@ -102,6 +110,47 @@ class ReviewerView:
     scores: list[tuple[str, int]]
     rounds: int
     stopped_early: bool
+
+
+@dataclass(frozen=True)
+class PriorView:
+    """One prior paper with a link only when it is a plain https URL."""
+
+    paper: PriorWork
+    url: str | None
+    authors: str
+
+
+@dataclass(frozen=True)
+class ChecksView:
+    """The Checks section: counts, findings, the references that failed, prior work, notes."""
+
+    report: ChecksReport
+    counts: list[tuple[str, int]]
+    findings: list[Finding]
+    problems: list[ReferenceCheck]
+    prior: list[PriorView]
+
+
+def checks_view(checks: ChecksReport | None) -> ChecksView | None:
+    """What the report templates (and the service's review page) show of the checks."""
+    if checks is None:
+        return None
+    counts = checks.reference_counts()
+    return ChecksView(
+        report=checks,
+        counts=[(STATUS_LABELS[status], n) for status, n in counts.items()],
+        findings=checks.findings,
+        problems=[r for r in checks.references if r.status in ("not_found", "mismatch")],
+        prior=[_prior_view(p) for p in checks.prior_work],
+    )
+
+
+def _prior_view(paper: PriorWork) -> PriorView:
+    url = paper.url if paper.url and _SAFE_URL.match(paper.url) else None
+    names = paper.authors[:3]
+    authors = ", ".join(names) + (" et al." if len(paper.authors) > 3 else "")
+    return PriorView(paper=paper, url=url, authors=authors)
 
 
 def render_markdown(report: ReviewReport) -> str:
@@ -215,6 +264,7 @@ def _context(report: ReviewReport) -> dict[str, Any]:
         "reviewers": reviewers,
         "usage": _usage_rows(report),
         "local_note": LOCAL_MODEL_NOTE if _uses_local_model(report) else "",
+        "checks": checks_view(report.checks),
     }
 
 

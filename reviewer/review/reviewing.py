@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
 
+from core.literature.factory import build_literature
+from core.literature.models import Literature
 from core.settings import Settings
 from gateway import Gateway
 from gateway.profiles import OutputProfile
@@ -41,13 +44,17 @@ class ProgressEvent:
 
 @dataclass
 class ReviewDeps:
-    """What the review graph's nodes need; passed as LangGraph's runtime context."""
+    """What the review graph's nodes need; passed as LangGraph's runtime context.
+
+    ``literature`` is where the checks look references and prior work up; None: they say
+    so and leave both unchecked."""
 
     gateway: Gateway
     settings: Settings
     calibration: Calibration | None = None
     fewshot: list[FewshotExample] = field(default_factory=list)
     on_progress: Callable[[ProgressEvent], None] | None = None
+    literature: Literature | None = None
 
     @classmethod
     def from_settings(
@@ -57,17 +64,22 @@ class ReviewDeps:
         *,
         calibrated: bool = True,
         on_progress: Callable[[ProgressEvent], None] | None = None,
+        literature: Literature | None = None,
     ) -> ReviewDeps:
         """The deps every caller uses: the calibration file (``review.calibration_path``,
-        unless ``calibrated`` is False: calibration itself needs the raw mean Overall) and
-        ``review.num_fewshot`` few-shot examples."""
+        unless ``calibrated`` is False: calibration itself needs the raw mean Overall),
+        ``review.num_fewshot`` few-shot examples and, when ``checks.enabled``, the literature
+        cascade of ``literature.sources`` (``literature`` shares a caller's own)."""
         path = settings.review.calibration_path
+        if literature is None and settings.checks.enabled:
+            literature = build_literature(settings)
         return cls(
             gateway=gateway,
             settings=settings,
             calibration=load_calibration(path) if path and calibrated else None,
             fewshot=load_fewshot(settings.review.num_fewshot),
             on_progress=on_progress,
+            literature=literature,
         )
 
     def notify(self, event: ProgressEvent) -> None:
@@ -106,13 +118,20 @@ def _model_budget(deps: ReviewDeps, model: str) -> int:
     )
 
 
-def excerpt_budget(deps: ReviewDeps) -> int:
-    """Tokens of paper text that fit every reviewer model's context with room to answer."""
+def excerpt_budget(deps: ReviewDeps, evidence: str = "") -> int:
+    """Tokens of paper text that fit every reviewer model's context with room to answer;
+    the checks' ``evidence`` block is shown beside the paper, so its size comes out of it."""
     settings = deps.settings
     budget = min(_model_budget(deps, m) for m in set(ensemble_models(settings)))
     if settings.review.max_paper_tokens is not None:
         budget = min(budget, settings.review.max_paper_tokens)
-    return max(budget, 500)
+    return max(budget - math.ceil(len(evidence) / CHARS_PER_TOKEN), 500)
+
+
+def evidence_chars(settings: Settings) -> int:
+    """Characters of the checks' evidence block every reviewer's profile allows."""
+    models = set(ensemble_models(settings))
+    return min(settings.profile(m).checks_evidence_chars for m in models)
 
 
 def _examples_text(examples: list[FewshotExample], profile: OutputProfile) -> str:
@@ -153,15 +172,26 @@ def _cut_note(shown: Excerpt) -> str:
 
 
 def review_messages(
-    shown: Excerpt, persona: str, examples: list[FewshotExample], profile: OutputProfile
+    shown: Excerpt,
+    persona: str,
+    examples: list[FewshotExample],
+    profile: OutputProfile,
+    evidence: str = "",
 ) -> list[Message]:
     """System and user messages of a first review.
 
-    The persona comes last, after the paper, so every reviewer's prompt shares the long
-    prefix (guidelines, examples, paper): providers that cache prompts (``cache`` marks the
-    breakpoints) and the embedded server's prefix reuse then process it only once.
+    The persona comes last, after the paper and the checks' ``evidence`` block (the same for
+    every reviewer), so every reviewer's prompt shares the long prefix (guidelines, examples,
+    paper, evidence): providers that cache prompts (``cache`` marks the breakpoints) and the
+    embedded server's prefix reuse then process it only once.
     """
-    paper = render(PROMPTS, "review_paper.j2", cut_note=_cut_note(shown), paper=shown.text)
+    paper = render(
+        PROMPTS,
+        "review_paper.j2",
+        cut_note=_cut_note(shown),
+        paper=shown.text,
+        evidence=evidence,
+    )
     stance = render(PROMPTS, "review_user.j2", persona=render(PROMPTS, f"persona_{persona}.j2"))
     return [
         {"role": "system", "content": system_prompt(profile, examples), "cache": True},
@@ -178,13 +208,16 @@ class SamplingArgs(TypedDict):
     max_tokens: int
 
 
-def run_reviewer(index: int, shown: Excerpt, deps: ReviewDeps) -> ReviewerResult:
-    """Reviewer ``index``: a review, then up to ``num_reflections`` rounds until it is done."""
+def run_reviewer(
+    index: int, shown: Excerpt, deps: ReviewDeps, evidence: str = ""
+) -> ReviewerResult:
+    """Reviewer ``index``: a review, then up to ``num_reflections`` rounds until it is done.
+    ``evidence`` (the checks' block) is shown after the paper; it never sets a score."""
     settings, gw = deps.settings, deps.gateway
     model, persona = reviewer_model(settings, index), reviewer_persona(settings, index)
     profile = settings.profile(model)
     total = settings.review.num_reflections
-    base = review_messages(shown, persona, deps.fewshot, profile)
+    base = review_messages(shown, persona, deps.fewshot, profile, evidence)
     sampling = SamplingArgs(
         model=model,
         temperature=settings.review.temperature,

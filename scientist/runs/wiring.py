@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 import reviewer.checks.models
 import reviewer.review.form
+import scientist.ideas.nodes
 import scientist.ideas.records
 import scientist.writeup.models
 import scientist.writeup.results
@@ -41,7 +42,7 @@ from scientist.experiments.models import (
 )
 from scientist.experiments.runner import SandboxRunner
 from scientist.ideas.models import Idea
-from scientist.ideas.template import load_template
+from scientist.ideas.template import Template, TemplatePrompt, load_template
 from scientist.pipeline.deps import Copilot, IdeaRunner, PipelineDeps
 from scientist.pipeline.models import (
     IdeaOutcome,
@@ -76,9 +77,12 @@ def _models_in(*modules: ModuleType) -> tuple[type, ...]:
 
 # Our types that live in checkpoints; anything else is refused when a checkpoint is read
 # (restored as a plain dict). The write-up and review graphs run inside an idea's pipeline
-# and checkpoint in its thread, so a run killed in either resumes from their states too.
+# and checkpoint in its thread, so a run killed in either resumes from their states too; so
+# does the idea graph, in the ideas node's namespace (its template, drafts and verdicts).
 CHECKPOINT_TYPES: tuple[type, ...] = (
     Idea,
+    Template,
+    TemplatePrompt,
     StageUsage,
     IdeaOutcome,
     ExperimentRecord,
@@ -88,6 +92,7 @@ CHECKPOINT_TYPES: tuple[type, ...] = (
     FigureNote,
     *_models_in(
         scientist.ideas.records,
+        scientist.ideas.nodes,
         scientist.writeup.models,
         scientist.writeup.results,
         reviewer.review.form,
@@ -118,14 +123,15 @@ def real_deps(settings: Settings, run: RunPaths, request: RunRequest) -> Pipelin
     review deps (calibration file, few-shot examples) load now, so a bad path fails first."""
     gateway = run_gateway(settings, run)
     template = load_template(request.template)
+    literature = build_literature(settings)  # one cascade: its rate limits hold for both
     return PipelineDeps(
         settings=settings,
         gateway=gateway,
         graphs=STAGE_GRAPHS,
-        review=ReviewDeps.from_settings(settings, gateway),
+        review=ReviewDeps.from_settings(settings, gateway, literature=literature),
         template=template,
         run=run,
-        literature=build_literature(settings),
+        literature=literature,
         editor=AiderCLI(settings),
         runner=SandboxRunner.for_template(settings, template.path),
         compiler=compiler_for(settings.writing.pdf_engine, settings.writing.isolation),

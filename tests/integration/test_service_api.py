@@ -312,6 +312,7 @@ def test_web_pages_log_in_upload_and_show_the_review(
         wait_for(browser, f"/v1/reviews/{job_id}", finished)  # the cookie works on API GETs
         done = browser.get(page_url)
         assert 'id="scores"' in done.text and "<svg" in done.text and "Meta-review" in done.text
+        assert '<h2 id="checks">Checks</h2>' in done.text and "References:" in done.text
         assert 'http-equiv="refresh"' not in done.text
         with pdf_fixtures.not_a_pdf.open("rb") as handle:
             refused = browser.post("/jobs/review", files={"file": ("x.pdf", handle, "text/plain")})
