@@ -197,7 +197,8 @@ def split_title(text: str) -> tuple[str, str]:
 def clean_title(title: str) -> str | None:
     """The title without trailing punctuation, year or ", volume N"; None when too short."""
     title = " ".join(title.split()).strip(" .,;")
-    title = re.sub(r",\s*(?:(?:19|20)\d{2}[a-z]?|volume\s+\d+)$", "", title).strip(" .,;")
+    title = re.sub(r"(?:,|(?<=[?!]))\s*(?:(?:19|20)\d{2}[a-z]?|volume\s+\d+)$", "", title)
+    title = title.strip(" .,;")
     title = title.strip("“”\"'")
     return title if len(re.findall(r"[^\W\d_]{2,}", title)) >= 1 and len(title) >= 4 else None
 

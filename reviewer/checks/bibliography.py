@@ -1,7 +1,9 @@
 """A paper's bibliography as entries, from its page texts.
 
-The bibliography starts after the last "References"/"Bibliography" heading (or, without one,
-at a "[1]" line followed by a "[2]" line) and ends at an appendix heading or the last page.
+A reference list starts after each "References"/"Bibliography" heading (or, without one, at
+a "[1]" line that a "[2]" line follows) and ends at the next such heading, an appendix
+heading or the last page; what runs on after its last entry (a table, an appendix without a
+heading) is cut off, and a "list" whose entries mostly lack a year is none.
 Numbered styles ("[12] ...", "12. ...") start an entry at each label; author-year styles
 (natbib, plainnat, ICLR: no label, the hanging indent lost in the text) start one at a line
 that begins with a capital after a line that closes an entry: it ends in a full stop and
@@ -29,19 +31,20 @@ _APPENDIX = re.compile(
     r"technical appendices|neurips paper checklist|checklist)\b",
     re.I,
 )
-_LETTER_HEADING = re.compile(r"^[A-H](?:\.\d+)*\.?\s+(\S.{2,70})$")
+_LETTER_HEADING = re.compile(r"^[A-H](?P<dot>(?:\.\d+)*\.?)\s+(?P<title>\S.{2,70})$")
 _BRACKET_LABEL = re.compile(r"^\s*\[([^\[\]]{1,40})\]\s*")
 _DOT_LABEL = re.compile(r"^\s*(\d{1,3})\.\s+(?=\S)")
 _SMALL_WORDS = {"a", "an", "and", "for", "in", "of", "on", "the", "to", "with", "via", "vs"}
 _NOT_A_START = re.compile(r"^(?:In\b|URL\b|doi\b|arXiv\b|ArXiv\b|pp\.|volume\b|Vol\.|\S*/)")
-_BACKREF_END = re.compile(r"\.\s+(?:[A-H]|\d+(?:\.\d+)*)(?:,\s*(?:[A-H]|\d+(?:\.\d+)*))*$")
+_BACKREF = r"(?:[A-H](?:\.\d+)*|\d+(?:\.\d+)*)"
+_BACKREF_END = re.compile(rf"\.\s+{_BACKREF}(?:,\s*{_BACKREF})*$")
 """An entry's last sentence, then the pages or sections that cite it, as hyperref's backref
 adds them ("2016. 3, 5", "Springer, 2019. A.2, F")."""
 _URL_TAIL = re.compile(r"(?:https?:(?://\S*)?|\bwww\.\S*|\b10\.\d{4,9}/\S*)$")
 MIN_ENTRY_WORDS = 4
+"""An author-year piece shorter than this ("PMLR, 2020.") is the tail of the entry before."""
 MAX_ENTRY_LINES = 15
 """A last "entry" longer than this is where the reference list ended and other text ran on."""
-"""An author-year piece shorter than this ("PMLR, 2020.") is the tail of the entry before."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ class BibLine:
 def parse_bibliography(pages: list[str]) -> list[BibEntry]:
     """The entries of the paper's bibliography, in order; [] when none is found. A paper with
     several reference lists (the appendix's own) gets the entries of all of them."""
-    compounds = _hyphenated_words(pages)
+    compounds = hyphenated_words(pages)
     entries: list[BibEntry] = []
     for section in bibliography_sections(pages):
         for group in section.groups:
@@ -169,9 +172,9 @@ def _trim_tail(groups: list[list[BibLine]]) -> list[list[BibLine]]:
 
 
 def _closes_entry(group: list[BibLine]) -> bool:
-    """Whether the entry so far is complete: it ends in a full stop (or a year and
-    back-references) and has its year."""
-    last = group[-1].text.rstrip()
+    """Whether the entry so far is complete: it ends in a full stop (or in back-references
+    after one) and has its year."""
+    last = " ".join(x.text for x in group[-2:]).rstrip()  # back-references may wrap
     closed = last.endswith(".") or bool(_BACKREF_END.search(last))
     return closed and _has_year(" ".join(x.text for x in group))
 
@@ -182,13 +185,16 @@ def _ends_bibliography(line: str, previous: str) -> bool:
     heading = _LETTER_HEADING.match(line)
     if not heading or line.rstrip().endswith((".", ",")):
         return False
-    words = re.findall(r"[^\W\d_][\w'’\-]*", heading.group(1))
+    title = heading.group("title")
+    words = re.findall(r"[^\W\d_][\w'’\-]*", title)
     if not words or len(words) > 9:
         return False
-    if heading.group(1).isupper() and any(len(w) >= 3 for w in words):
+    if title.isupper() and any(len(w) >= 3 for w in words):
         return True  # "A ADDITIONAL RESULTS" (ICLR)
+    if heading.group("dot") == ".":
+        return False  # "A. Smith and B. Lee" begins an entry
     capitalised = all(w[0].isupper() or w.lower() in _SMALL_WORDS for w in words)
-    return capitalised and previous.rstrip().endswith(".")
+    return capitalised and previous.rstrip().endswith(".")  # "A Additional Results"
 
 
 def _split_entries(lines: list[BibLine]) -> list[list[BibLine]]:
@@ -260,7 +266,7 @@ def _merge_tails(groups: list[list[BibLine]]) -> list[list[BibLine]]:
     return merged
 
 
-def _hyphenated_words(pages: list[str]) -> set[str]:
+def hyphenated_words(pages: list[str]) -> set[str]:
     """Hyphenated compounds the paper prints whole ("diffusion-based"), lower case."""
     return {w.lower() for w in re.findall(r"[A-Za-z]+-[A-Za-z]+", "\n".join(pages))}
 

@@ -3,8 +3,11 @@
 Only the text outside the bibliography is read. A numbered bibliography is checked against
 bracketed numbers ("[3]", "[2, 5]", "[1-4]"); an author-year one against "Smith et al.
 (2020)", "Smith and Lee (2020)", "(Smith & Lee, 2020; Chen, 2021)": the family name and the
-year must belong to one entry. "[?]" and "(?)" are a \\cite whose key was not found. With
-no bibliography parsed, only the unresolved ones are reported (nothing to compare with).
+year must both occur in one entry's text (leniently, so that an entry the parser merged with
+the next still answers for both). A lone "Name (2020)" counts only when some entry names
+that name: otherwise it is too often no citation ("the film Murder (1991)"). "[?]" and
+"(?)" are a \\cite whose key was not found. With no bibliography parsed, only the
+unresolved ones are reported (nothing to compare with).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from reviewer.checks.bib_fields import YEAR, name_key
-from reviewer.checks.bibliography import body_pages, join_lines
+from reviewer.checks.bibliography import body_pages, hyphenated_words, join_lines
 from reviewer.checks.models import BibEntry, Finding
 
 EVIDENCE_CHARS = 100
@@ -27,9 +30,11 @@ _NOT_A_CITATION_BEFORE = re.compile(r"(?:[∈=×≤≥<>^]|\brange|\binterval|\b
 _GROUPS = re.compile(r"(?<![\w\])])(?:\[([^\[\]]{1,80})\]|\(([^()]{1,160})\))")
 _NAME = r"[^\W\d_][^\W\d_'’\-]*(?:[-'’][^\W\d_]+)*"
 _PARTICLE = r"(?:\b(?:van|von|de|der|den|del|da|di|du|le|la)\s+)*"
-_AUTHORS = rf"({_PARTICLE}{_NAME})(?:\s+et\s+al\.?|\s+(?:and|&)\s+{_PARTICLE}{_NAME})?"
-_YEARS = r"((?:19|20)\d{2}[a-z]?(?:\s*[,;]\s*(?:19|20)\d{2}[a-z]?)*)"
-_NARRATIVE = re.compile(rf"{_AUTHORS}'?s?,?\s+\({_YEARS}\)")
+_AUTHORS = (
+    rf"(?P<name>{_PARTICLE}{_NAME})(?P<more>\s+et\s+al\.?|\s+(?:and|&)\s+{_PARTICLE}{_NAME})?"
+)
+_YEARS = r"(?P<years>(?:19|20)\d{2}[a-z]?(?:\s*[,;]\s*(?:19|20)\d{2}[a-z]?)*)"
+_NARRATIVE = re.compile(rf"{_AUTHORS},?\s+\({_YEARS}\)")
 _ITEM = re.compile(
     rf"^\s*(?:e\.g\.,?\s*|i\.e\.,?\s*|see(?:\s+also)?\s+|cf\.\s*)?{_AUTHORS},?\s+{_YEARS}\s*$"
 )
@@ -55,11 +60,14 @@ class _Cited:
     text: str
     start: int
     end: int
+    alone: bool
+    """A narrative citation of one name ("Smith (2020)"): a capitalised word before a year in
+    parentheses, which may be no citation at all ("Murder (1991)", a film)."""
 
 
 def citation_findings(pages: list[str], entries: list[BibEntry]) -> list[Finding]:
     """Every dangling or unresolved in-text citation, with its page and context."""
-    compounds = {w.lower() for w in re.findall(r"[A-Za-z]+-[A-Za-z]+", "\n".join(pages))}
+    compounds = hyphenated_words(pages)
     labels = {int(e.label) for e in entries if e.label is not None and e.label.isdigit()}
     findings: list[Finding] = []
     for page_no, page in enumerate(body_pages(pages), start=1):
@@ -138,10 +146,13 @@ def _label_span(labels: set[int]) -> str:
 def _dangling_author_year(text: str, page: int, entries: list[BibEntry]) -> list[Finding]:
     """Author-year citations whose family name and year belong to no entry."""
     known = _entry_keys(entries)
+    names = {name for name, _ in known}
     found, seen = [], set()
     for cited in _author_year_citations(text):
         keys = {name_key(cited.name), name_key(cited.name.split()[-1])}
         key = name_key(cited.name)
+        if cited.alone and not keys & names:
+            continue  # a lone capitalised word no entry mentions is likely no citation
         for year in cited.years:
             if any((k, year) in known for k in keys) or (key, year, page) in seen:
                 continue
@@ -176,14 +187,22 @@ def _entry_keys(entries: list[BibEntry]) -> set[tuple[str, int]]:
 def _author_year_citations(text: str) -> Iterator[_Cited]:
     """Narrative ("Smith et al. (2020)") and parenthetical ("(Smith & Lee, 2020; ...)")."""
     for match in _NARRATIVE.finditer(text):
-        if _is_name(match.group(1)):
-            yield _Cited(match.group(1), _years(match.group(2)), match.group(0), *match.span())
+        name = _family(match.group("name"))
+        if _is_name(name):
+            alone = not match.group("more")
+            yield _Cited(name, _years(match.group("years")), match.group(0), *match.span(), alone)
     for group in re.finditer(r"\(([^()]{3,300})\)", text):
         for item in group.group(1).split(";"):
             found = _ITEM.match(item)
-            if found and _is_name(found.group(1)):
+            name = _family(found.group("name")) if found else ""
+            if found and _is_name(name):
                 cited = f"({item.strip()})"
-                yield _Cited(found.group(1), _years(found.group(2)), cited, *group.span())
+                yield _Cited(name, _years(found.group("years")), cited, *group.span(), False)
+
+
+def _family(name: str) -> str:
+    """The family name without a possessive ("Angluin's" -> "Angluin")."""
+    return re.sub(r"['’]s$", "", name)
 
 
 def _is_name(word: str) -> bool:
