@@ -59,6 +59,8 @@ DEFAULT_BOUNDS: dict[str, Bound] = {
     "experiments.stop_after_no_change": (1, 5),
     "experiments.error_tail_lines": (5, 400),
     "ideas.num_ideas": (1, 10),
+    "survey.queries": (1, 8),
+    "survey.papers_kept": (1, 20),
     "ideas.num_reflections": (0, 5),
     "ideas.novelty_rounds": (0, 10),
     "ideas.duplicate_title_ratio": (0, 1),
@@ -94,6 +96,8 @@ DEFAULT_ALLOWED: tuple[str, ...] = (
     "pipeline.skip_not_novel",
     "pipeline.rank_by",
     "pipeline.improve",
+    "survey.enabled",
+    "plan.enabled",
     # The researcher's own idea and topic (POST /v1/runs: idea, topic, or these fields).
     "ideas.given",
     "ideas.refine_given",

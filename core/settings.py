@@ -35,11 +35,13 @@ __all__ = [
     "LiteratureSettings",
     "LocalModelSettings",
     "PipelineSettings",
+    "PlanSettings",
     "ReviewSettings",
     "Role",
     "RoleModels",
     "ServiceSettings",
     "Settings",
+    "SurveySettings",
     "WritingSettings",
     "deep_merge",
     "flatten",
@@ -154,6 +156,37 @@ class LiteratureSettings(_Strict):
         None, description="Offline index; default <data_dir>/literature/index.sqlite."
     )
     max_results: int = Field(10, ge=1, le=100, description="Results shown per query.")
+
+
+class SurveySettings(_Strict):
+    """The literature review of each idea, before its experiments (scientist.survey)."""
+
+    enabled: bool = Field(
+        True,
+        description="Review the literature on each idea (literature_review.json/.md) before "
+        "its experiments; off: the run skips the stage.",
+    )
+    queries: int = Field(
+        4, ge=1, le=20, description="Search queries generated from the idea and searched."
+    )
+    papers_kept: int = Field(
+        8,
+        ge=1,
+        le=50,
+        description="Papers kept after deduplication and ranking (the most relevant), each "
+        "summarised and cited by the write-up.",
+    )
+
+
+class PlanSettings(_Strict):
+    """The experiment plan of each idea, between its review and its experiments."""
+
+    enabled: bool = Field(
+        True,
+        description="Plan each idea's experiments (plan.json/.md: hypotheses, one run per "
+        "coding round, baselines, metrics) before the coding rounds, which follow it; off: "
+        "the run skips the stage and the rounds go as the coder sees fit.",
+    )
 
 
 class ExperimentsSettings(_Strict):
@@ -595,6 +628,10 @@ class Settings(BaseSettings):
     literature: LiteratureSettings = Field(
         default_factory=LiteratureSettings, description="Literature sources."
     )
+    survey: SurveySettings = Field(
+        default_factory=SurveySettings, description="Literature review stage."
+    )
+    plan: PlanSettings = Field(default_factory=PlanSettings, description="Experiment plan stage.")
     experiments: ExperimentsSettings = Field(
         default_factory=ExperimentsSettings, description="Experiment stage."
     )

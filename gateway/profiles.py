@@ -85,6 +85,28 @@ class OutputProfile(BaseModel):
     idea_max_tokens: int = Field(
         ge=64, description="Cap on generated tokens of each idea, reflection and novelty reply."
     )
+    # The literature review (scientist.survey) and the experiment plan (scientist.plan).
+    survey_abstract_chars: int | None = Field(
+        ge=0, description="Characters of a paper's abstract shown when summarising it; None: all."
+    )
+    survey_text_chars: int = Field(
+        ge=50,
+        description="Longest query, paper summary, relation, theme name or gap in a reply.",
+    )
+    survey_items: int = Field(ge=1, description="Most themes, and most gaps, in a review reply.")
+    survey_max_tokens: int = Field(
+        ge=64, description="Cap on generated tokens of each query, summary or synthesis reply."
+    )
+    plan_text_chars: int = Field(
+        ge=50, description="Longest hypothesis, run description, baseline, metric or criterion."
+    )
+    plan_items: int = Field(
+        ge=1, description="Most hypotheses, baselines and metrics in an experiment plan."
+    )
+    plan_code_chars: int | None = Field(
+        ge=200, description="Characters of experiment.py shown to the planner; None: all."
+    )
+    plan_max_tokens: int = Field(ge=64, description="Cap on generated tokens of the plan reply.")
     # The write-up.
     section_max_tokens: int = Field(
         ge=64, description="Cap on generated tokens per section draft, fix or shortening."
@@ -160,6 +182,14 @@ COMPACT_PROFILE: dict[str, Any] = {
     "idea_code_chars": 3000,
     "novelty_abstract_chars": 300,
     "idea_max_tokens": 700,
+    "survey_abstract_chars": 300,
+    "survey_text_chars": 300,
+    "survey_items": 4,
+    "survey_max_tokens": 700,
+    "plan_text_chars": 200,
+    "plan_items": 3,
+    "plan_code_chars": 2000,
+    "plan_max_tokens": 1024,
     "section_max_tokens": 900,
     "earlier_section_chars": 700,
     "section_words_scale": 1.0,
@@ -200,6 +230,14 @@ FULL_PROFILE: dict[str, Any] = {
     "idea_code_chars": None,
     "novelty_abstract_chars": None,
     "idea_max_tokens": 4096,
+    "survey_abstract_chars": None,
+    "survey_text_chars": 2000,
+    "survey_items": 12,
+    "survey_max_tokens": 4096,
+    "plan_text_chars": 2000,
+    "plan_items": 12,
+    "plan_code_chars": None,
+    "plan_max_tokens": 4096,
     "section_max_tokens": 4096,
     "earlier_section_chars": None,
     # About 4,500 words: an 8-page paper with its figures, not the compact model's 3,000.

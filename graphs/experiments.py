@@ -34,6 +34,7 @@ from scientist.experiments.rounds import (
 )
 from scientist.ideas.models import Idea
 from scientist.ideas.template import Template
+from scientist.plan.models import ExperimentPlan
 
 # prepare, baseline, finish, plus one step per coding, plot and notes round.
 FIXED_STEPS = 8
@@ -62,17 +63,21 @@ def run_experiments(
     deps: ExperimentDeps,
     *,
     feedback: str | None = None,
+    plan: ExperimentPlan | None = None,
 ) -> ExperimentRecord:
     """Copy the template into ``idea_dir``, run the baseline and the coding, plot and notes
     rounds, write ``experiments.json`` and return its record.
 
-    ``feedback`` is a human's co-pilot feedback; every coder prompt includes it.
+    ``feedback`` is a human's co-pilot feedback; every coder prompt includes it. With a
+    ``plan``, every coding prompt shows it and ``run_i`` makes planned run ``i`` (recorded
+    as the round's ``planned_run``).
     """
     inputs = ExperimentInput(
         idea=idea,
         idea_dir=str(Path(idea_dir).resolve()),
         template_dir=str(template.path.resolve()),
         feedback=feedback,
+        plan=plan,
     )
     limits = deps.settings.experiments
     steps = FIXED_STEPS + limits.max_rounds + limits.plot_attempts + 4

@@ -3,8 +3,10 @@
     START → generate_ideas → review_ideas ─┬→ start_ideas ─Send×N→ idea_pipeline → summarize → END
                      ↑___feedback__________┘
 
-    idea_pipeline:  begin → experiment → gate_experiments → write → gate_writeup → review
-                           ↑__feedback___┘        ↑___feedback___┘      (→ improve) → finish
+    idea_pipeline:  begin → literature_review → gate_review → plan → gate_plan → experiment
+                                  ↑___feedback______┘       ↑_feedback_┘
+                    → gate_experiments → write → gate_writeup → review (→ improve) → finish
+                      (feedback: back to experiment)  (feedback: back to write)
 
 Every node is a small function in ``scientist.pipeline.nodes``; dependencies arrive as the
 runtime context (``PipelineDeps``), with the stage graphs below as ``deps.graphs``. Each stage
@@ -24,13 +26,18 @@ from graphs.config import with_context
 from graphs.experiments import run_experiments
 from graphs.ideas import run_ideas
 from graphs.review import review_paper
+from graphs.survey import run_survey
 from graphs.writeup import write_paper
 from scientist.pipeline import nodes
 from scientist.pipeline.deps import PipelineDeps, StageGraphs
 from scientist.pipeline.state import IdeaOutput, IdeaState, PaperInput, PaperState
 
 STAGE_GRAPHS = StageGraphs(
-    ideas=run_ideas, experiments=run_experiments, writeup=write_paper, review=review_paper
+    ideas=run_ideas,
+    survey=run_survey,
+    experiments=run_experiments,
+    writeup=write_paper,
+    review=review_paper,
 )
 
 
@@ -38,11 +45,16 @@ Provide = Callable[[], PipelineDeps]
 
 
 def build_idea_graph(deps: Provide | None = None, checkpointer: Any = None) -> Any:
-    """One idea through experiments, write-up and review; inherits the parent's checkpointer
-    (or, run as a task of its own, checkpoints in ``checkpointer``)."""
+    """One idea through its literature review, plan, experiments, write-up and review;
+    inherits the parent's checkpointer (or, run as a task of its own, checkpoints in
+    ``checkpointer``)."""
     schema = None if deps else PipelineDeps
     builder = StateGraph(IdeaState, context_schema=schema, output_schema=IdeaOutput)
     builder.add_node("begin", with_context(nodes.begin, deps))
+    builder.add_node("literature_review", with_context(nodes.literature_review, deps))
+    builder.add_node("gate_review", with_context(nodes.gate_review, deps))
+    builder.add_node("plan", with_context(nodes.plan, deps))
+    builder.add_node("gate_plan", with_context(nodes.gate_plan, deps))
     builder.add_node("experiment", with_context(nodes.experiment, deps))
     builder.add_node("gate_experiments", with_context(nodes.gate_experiments, deps))
     builder.add_node("write", with_context(nodes.write, deps))
@@ -51,7 +63,7 @@ def build_idea_graph(deps: Provide | None = None, checkpointer: Any = None) -> A
     builder.add_node("improve", with_context(nodes.improve, deps))
     builder.add_node("finish", with_context(nodes.finish, deps))
     builder.add_edge(START, "begin")
-    builder.add_edge("begin", "experiment")
+    builder.add_edge("begin", "literature_review")
     builder.add_edge("improve", "finish")
     builder.add_edge("finish", END)
     return builder.compile(checkpointer=checkpointer)

@@ -23,6 +23,7 @@ from graphs.config import run_config
 from scientist.experiments.models import ExperimentRecord
 from scientist.ideas.models import Idea
 from scientist.ideas.records import PaperRef
+from scientist.plan.models import ExperimentPlan
 from scientist.writeup.compile_nodes import compile_paper, fallback, finish, fix_compile, shorten
 from scientist.writeup.deps import WriteupDeps
 from scientist.writeup.models import WriteupRecord
@@ -80,13 +81,17 @@ def write_paper(
     feedback: str | None = None,
     review: str | None = None,
     related: Sequence[PaperRef] = (),
+    review_papers: Sequence[PaperRef] = (),
+    plan: ExperimentPlan | None = None,
 ) -> WriteupRecord:
     """Write, cite, compile and check one paper into ``idea_dir/paper``; return writeup.json.
 
     ``feedback`` (a co-pilot's note) and ``review`` (a reviewer's text, for one revision of
     the previous draft in this folder) reach every writer prompt. ``related`` (the papers the
-    idea's novelty check found relevant) join the bibliography and Related Work cites each,
-    whatever the citation model picks. Raises the typed errors of
+    idea's novelty check found relevant) and ``review_papers`` (those of its literature review,
+    under the review's keys, added first) join the bibliography and Related Work cites each,
+    whatever the citation model picks. ``plan`` (the idea's experiment plan) is in every
+    writer prompt, for the method section. Raises the typed errors of
     ``scientist.writeup.errors`` for a missing toolchain or template before any model call;
     a paper that does not compile comes back with ``status="failed"`` and its errors.
     """
@@ -97,6 +102,8 @@ def write_paper(
         "feedback": feedback,
         "review": review,
         "related": list(related),
+        "review_papers": list(review_papers),
+        "plan": plan,
     }
     state = build_writeup_graph().invoke(inputs, config=graph_config(deps), context=deps)
     result: WriteupRecord = state["result"]

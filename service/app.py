@@ -25,12 +25,14 @@ from service import pages
 from service.auth import request_user, require_token
 from service.batch import BatchFile, submit_batch
 from service.config import ServiceConfig
+from service.copilot import answer_pause
 from service.errors import ApiError, not_found
 from service.limits import BodyLimitMiddleware
 from service.metrics import METRICS_MEDIA_TYPE, metrics_registry, render
 from service.models import (
     BatchAccepted,
     BatchItem,
+    CopilotAnswer,
     ErrorBody,
     Health,
     JobAccepted,
@@ -43,7 +45,15 @@ from service.models import (
 )
 from service.store import JobRecord
 from service.submit import ServiceState, submit_review, submit_run
-from service.views import idea_review, links, review_view, run_view, summary
+from service.views import (
+    IDEA_DOCUMENTS,
+    idea_review,
+    job_summaries,
+    links,
+    review_view,
+    run_view,
+    summary,
+)
 
 STATIC = Path(__file__).parent / "static"
 MEDIA_TYPES = {
@@ -263,13 +273,43 @@ def create_run(body: RunRequest, state: State, user: User) -> JSONResponse:
 @api.get("/runs", response_model=JobList, summary="Your run jobs")
 def list_runs(state: State, user: User) -> JobList:
     """Your run jobs, newest first."""
-    return JobList(jobs=[summary(j) for j in state.store.jobs_of(user, "run")])
+    return JobList(jobs=job_summaries(state.store.jobs_of(user, "run"), state.copilot))
 
 
 @api.get("/runs/{job_id}", response_model=RunJobView, summary="A run job")
 def get_run(job_id: str, state: State, user: User) -> RunJobView:
-    """Stage per idea, cost so far, and the pipeline's summary once done."""
-    return run_view(owned_job(state, user, "run", job_id), state.paths)
+    """Stage per idea, cost so far, the pipeline's summary once done; a co-pilot run's
+    pause waiting for your answer (status ``waiting``) and the answers given."""
+    return run_view(owned_job(state, user, "run", job_id), state.paths, state.copilot)
+
+
+@api.post(
+    "/runs/{job_id}/copilot", response_model=RunJobView, summary="Answer a co-pilot run's pause"
+)
+def answer_run_pause(job_id: str, body: CopilotAnswer, state: State, user: User) -> RunJobView:
+    """Answer the pause a co-pilot run waits at: approve, edit the stage's artifact, or
+    feedback to redo the stage with. One answer per pause (409 ``not_waiting`` otherwise);
+    an edit the pipeline could not use gets 422 ``invalid_answer``."""
+    job = owned_job(state, user, "run", job_id)
+    answer_pause(state.copilot, job, body)
+    return run_view(job, state.paths, state.copilot)
+
+
+@api.get(
+    "/runs/{job_id}/ideas/{name}/documents/{document}",
+    summary="An idea's literature review or plan",
+)
+def get_run_document(
+    job_id: str,
+    name: str,
+    document: Literal["literature_review.md", "literature_review.json", "plan.md", "plan.json"],
+    state: State,
+    user: User,
+) -> FileResponse:
+    """What the literature-review and plan stages wrote for one idea of a run."""
+    job = owned_job(state, user, "run", job_id)
+    path = RunPaths(state.paths.run_dir(job_id)).idea(name).root / document
+    return file_response(path, IDEA_DOCUMENTS[document], f"{document} of idea {name!r}", job)
 
 
 @api.get("/runs/{job_id}/ideas/{name}/paper.pdf", summary="An idea's paper")
@@ -296,13 +336,13 @@ def cancel_run(job_id: str, state: State, user: User) -> RunJobView:
     owned_job(state, user, "run", job_id)
     job = state.store.cancel(job_id, user)
     assert job is not None
-    return run_view(job, state.paths)
+    return run_view(job, state.paths, state.copilot)
 
 
 @api.get("/jobs", response_model=JobList, summary="All your jobs")
 def list_jobs(state: State, user: User) -> JobList:
     """Your reviews and runs, newest first."""
-    return JobList(jobs=[summary(j) for j in state.store.jobs_of(user)])
+    return JobList(jobs=job_summaries(state.store.jobs_of(user), state.copilot))
 
 
 @api.get("/templates", response_model=TemplateList, summary="Shipped templates")

@@ -25,9 +25,11 @@ from reviewer.review.form import ReviewReport
 from reviewer.review.nodes import ReviewInput
 from reviewer.review.report import ReportRenderError, write_outputs
 from reviewer.review.reviewing import ProgressEvent, ReviewDeps
+from scientist.pipeline.deps import Copilot
 from scientist.runs.run import run_in_folder
 from service.checkpoints import open_checkpointer
 from service.config import ServicePaths
+from service.copilot import BrowserCopilot, CopilotStore
 from service.store import JobRecord
 
 GatewayFactory = Callable[[Settings], Gateway]
@@ -44,12 +46,15 @@ STAGE_OF_NODE = {
 
 @dataclass
 class JobContext:
-    """What a handler may use: the job, its effective settings, its folder, progress."""
+    """What a handler may use: the job, its effective settings, its folder, progress, and
+    ``check``, which raises when the job was cancelled or its claim lost (for a handler
+    that waits without reporting progress)."""
 
     job: JobRecord
     settings: Settings
     paths: ServicePaths
     report: Callable[[dict[str, Any]], None] = field(default=lambda progress: None)
+    check: Callable[[], None] = field(default=lambda: None)
 
 
 class JobHandler(Protocol):
@@ -186,7 +191,8 @@ def write_reports(report: ReviewReport, out_dir: Path) -> str | None:
 
 
 class RunLauncher(Protocol):
-    """Runs the paper pipeline (``scientist.runs.run.run_in_folder``'s signature)."""
+    """Runs the paper pipeline (``scientist.runs.run.run_in_folder``'s signature). It is
+    given ``copilot`` only for a co-pilot run, so a launcher that cannot pause needs none."""
 
     def __call__(
         self,
@@ -195,6 +201,7 @@ class RunLauncher(Protocol):
         run_paths: RunPaths,
         *,
         on_event: Callable[[Any], None] | None = None,
+        copilot: Copilot | None = None,
     ) -> Any:
         """Run (or resume, from the run folder's checkpoints) and return the run's summary."""
         ...
@@ -206,9 +213,10 @@ def pipeline_launcher(
     run_paths: RunPaths,
     *,
     on_event: Callable[[Any], None] | None = None,
+    copilot: Copilot | None = None,
 ) -> Any:
     """The real pipeline: start the run in its folder, or resume it from its checkpoints."""
-    return run_in_folder(settings, template, run_paths, on_event=on_event)
+    return run_in_folder(settings, template, run_paths, on_event=on_event, copilot=copilot)
 
 
 def as_json(value: Any) -> Any:
@@ -267,14 +275,33 @@ class RunHandler:
         self.launcher = launcher
 
     def run(self, ctx: JobContext) -> dict[str, Any]:
-        """Launch (or resume: the run folder and its checkpoints are kept) the pipeline."""
+        """Launch (or resume: the run folder and its checkpoints are kept) the pipeline; a
+        co-pilot run waits at each pause for its owner's answer (``service.copilot``)."""
         run_paths = RunPaths(ctx.paths.run_dir(ctx.job.id))
         run_paths.root.mkdir(parents=True, exist_ok=True)
         progress = RunProgress(ctx.report)
-        summary = self.launcher(
-            ctx.settings, ctx.job.params["template"], run_paths, on_event=progress.on_event
-        )
+        template = ctx.job.params["template"]
+        if not ctx.job.params.get("copilot"):
+            summary = self.launcher(ctx.settings, template, run_paths, on_event=progress.on_event)
+        else:
+            copilot = browser_copilot(ctx, progress.on_event)
+            summary = self.launcher(
+                ctx.settings, template, run_paths, on_event=progress.on_event, copilot=copilot
+            )
         return {"summary": as_json(summary), "run_dir": str(run_paths.root)}
+
+
+def browser_copilot(ctx: JobContext, on_event: Callable[[Any], None]) -> BrowserCopilot:
+    """The co-pilot of a run job: pauses go to the job store, answers come from its owner."""
+    assert ctx.job.claim is not None
+    return BrowserCopilot(
+        store=CopilotStore(ctx.paths.database),
+        job_id=ctx.job.id,
+        claim=ctx.job.claim,
+        check=ctx.check,
+        on_event=on_event,
+        poll_s=ctx.settings.service.poll_interval_s,
+    )
 
 
 def default_handlers(

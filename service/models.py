@@ -7,7 +7,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 JobKind = Literal["review", "run"]
-JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+# ``waiting``: a co-pilot run paused for its owner's answer (running in the job store).
+JobStatus = Literal["queued", "running", "waiting", "done", "failed", "cancelled"]
+CopilotAction = Literal["approve", "edit", "feedback"]
+PauseState = Literal["waiting", "answered", "delivered", "dropped"]
 
 
 class ErrorBody(BaseModel):
@@ -71,6 +74,50 @@ class RunRequest(BaseModel):
         max_length=2000,
         description="Steer idea generation to this topic (not together with idea).",
     )
+    copilot: bool = Field(
+        False,
+        description="Pause after each stage for your answer (approve, edit the stage's "
+        "artifact, or redo it with feedback): the job shows status 'waiting' with the pause "
+        "in GET's copilot_pause; answer with POST /v1/runs/{id}/copilot or on the run page.",
+    )
+
+
+class CopilotAnswer(BaseModel):
+    """``POST /v1/runs/{id}/copilot``: the answer to the run's pause."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: CopilotAction = Field(
+        description="approve: go on; edit: replace the stage's artifact with text; "
+        "feedback: redo the stage with text in its prompts."
+    )
+    text: str = Field(
+        "", description="The edited artifact (edit) or what to change (feedback); not for approve."
+    )
+    pause: int | None = Field(
+        None,
+        description="The pause this answers (copilot_pause.seq of GET /v1/runs/{id}); with it, "
+        "an answer that arrives after that pause was answered gets 409, never the next pause.",
+    )
+
+
+class CopilotPause(BaseModel):
+    """One pause of a co-pilot run: what the pipeline asked, and the answer once given."""
+
+    seq: int = Field(description="The pause's number in the run: 1, 2, ...")
+    state: PauseState = Field(
+        description="waiting: for your answer; answered: stored, the run takes it at its next "
+        "poll; delivered: the run went on with it; dropped: the run was restarted and paused "
+        "again without it."
+    )
+    stage: str = Field(description="The stage that just ended, e.g. ideas or experiments.")
+    idea: str | None = Field(None, description="The idea; None for the run's ideas stage.")
+    summary: str = Field(description="What the stage produced, in short.")
+    editable: str = Field("", description="The artifact an edit replaces (JSON or text).")
+    asked_at: float
+    action: CopilotAction | None = None
+    text: str = ""
+    answered_at: float | None = None
 
 
 class JobLinks(BaseModel):
@@ -172,6 +219,10 @@ class IdeaStatus(BaseModel):
     feasibility: int | None = None
     novelty: int | None = None
     novel: bool | None = Field(None, description="The novelty check's verdict, when made.")
+    has_literature_review: bool = Field(
+        False, description="literature_review.md is written (GET …/documents/literature_review.md)."
+    )
+    has_plan: bool = Field(False, description="plan.md is written (GET …/documents/plan.md).")
     has_paper: bool = False
     has_review: bool = False
 
@@ -185,6 +236,13 @@ class RunJobView(JobView):
     cost_usd: float = Field(0.0, description="Spent so far, from the run's ledger.")
     llm_calls: int = 0
     summary: dict[str, Any] | None = Field(None, description="The pipeline's summary, once done.")
+    copilot: bool = Field(False, description="Whether the run pauses for your answers.")
+    copilot_pause: CopilotPause | None = Field(
+        None, description="The pause waiting for your answer (status 'waiting'), if any."
+    )
+    copilot_answers: list[CopilotPause] = Field(
+        default_factory=list, description="The pauses answered so far, oldest first."
+    )
 
 
 class TemplateList(BaseModel):

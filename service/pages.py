@@ -1,8 +1,10 @@
 """Server-rendered web pages: login, job list with the upload form, a review, a run.
 
 Pages authenticate with the login cookie (the token pasted on the login page, kept
-HttpOnly and SameSite=Strict so other sites cannot post forms with it). Unfinished jobs'
-pages refresh themselves every few seconds. Model-written text is escaped by Jinja2.
+HttpOnly and SameSite=Strict so other sites cannot post forms with it; the co-pilot's
+answer forms rely on it too). Unfinished jobs' pages refresh themselves every few seconds,
+except a co-pilot run's while it waits for an answer. Model-written text is escaped by
+Jinja2; a stage's Markdown (literature review, plan) by ``service.markdown``.
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ from reviewer.review.report import checks_view
 from scientist.runs.report_page import Linker, RunReportError, build_report, render_run_tables
 from service.auth import COOKIE, request_user, user_for_token
 from service.charts import score_rows
+from service.copilot import answer_pause
 from service.errors import ApiError, not_found
 from service.limits import FormLimits, client_address, login_throttled, read_small_form
-from service.models import JobKind, RunRequest
+from service.models import CopilotAnswer, JobKind, RunRequest
+from service.run_documents import idea_documents, run_answers
 from service.store import JobRecord
 from service.submit import ServiceState, submit_review, submit_run, upload_limit_mb
-from service.views import idea_review, review_view, run_view, summary
+from service.views import idea_review, job_summaries, review_view, run_view
 
 TEMPLATES = Path(__file__).parent / "templates"
 REFRESH_S = 2
@@ -162,7 +166,7 @@ def _jobs_page(request: Request, user: str, error: str = "", status_code: int = 
         "jobs.html.j2",
         status_code,
         user=user,
-        jobs=[summary(j) for j in state.store.jobs_of(user)],
+        jobs=job_summaries(state.store.jobs_of(user), state.copilot),
         templates=state.templates(),
         presets=preset_names(),
         error=error,
@@ -204,6 +208,7 @@ async def start_run(request: Request) -> Response:
             preset=str(form.get("preset", "")) or None,
             idea=str(form.get("idea", "")).strip() or None,  # Markdown or an idea's JSON
             topic=str(form.get("topic", "")).strip() or None,
+            copilot=bool(form.get("copilot")),
         )
         job = submit_run(_state(request), user, body)
     except ValidationError as exc:
@@ -294,19 +299,59 @@ def run_tables(request: Request, job: JobRecord) -> Markup | None:
 
 @router.get("/runs/{job_id}")
 def run_page(request: Request, job_id: str) -> Response:
-    """A run: stage per idea, cost, ideas with scores and novelty, papers and reviews."""
+    """A run: stage per idea, cost, ideas with scores and novelty, each idea's literature
+    review and plan, papers and reviews; a co-pilot run's pause with its answer forms."""
     user = _user(request)
-    job = _owned(request, user, "run", job_id)
-    view = run_view(job, _state(request).paths)
+    return _run_page(request, user, _owned(request, user, "run", job_id))
+
+
+def _run_page(
+    request: Request, user: str, job: JobRecord, refused: dict[str, Any] | None = None
+) -> Response:
+    """The run page; ``refused``: an answer that was not taken (its error and its text, kept
+    in its form so nothing typed is lost)."""
+    state = _state(request)
+    view = run_view(job, state.paths, state.copilot)
+    running = job.status in ("queued", "running")
+    run = RunPaths(state.paths.run_dir(job.id))
     return render(
         "run.html.j2",
+        int(refused["status"]) if refused else 200,
         user=user,
         job=view,
-        refresh=REFRESH_S * 2 if job.status in ("queued", "running") else None,
+        # A pause holds the page still: a refresh would lose what is being typed.
+        refresh=REFRESH_S * 2 if running and view.copilot_pause is None else None,
         reviews=_idea_reviews(request, job, [i.name for i in view.ideas if i.has_review]),
         events=list(reversed(job.progress.get("events", [])))[:15],
         run_tables=run_tables(request, job),
+        documents=idea_documents(run, [i.name for i in view.ideas], view.copilot_answers),
+        run_answers=run_answers(run, view.copilot_answers),
+        refused=refused or {},
     )
+
+
+@router.post("/runs/{job_id}/copilot")
+async def answer_pause_page(request: Request, job_id: str) -> Response:
+    """The pause's forms: approve, edit or feedback; back to the run page. A refused answer
+    shows the page again with the reason and the text as it was typed."""
+    user = _user(request)
+    job = _owned(request, user, "run", job_id)
+    service = _state(request).settings.service
+    # The edit carries a whole artifact: a field may fill the body (service.max_form_kb).
+    limits = FormLimits(service.max_form_fields, service.max_form_kb)
+    form = await read_small_form(request, limits)
+    text = str(form.get("text", "")).replace("\r\n", "\n")  # browsers send CRLF
+    action = str(form.get("action", ""))
+    try:
+        fields = {"action": action, "text": text, "pause": form.get("pause") or None}
+        answer_pause(_state(request).copilot, job, CopilotAnswer.model_validate(fields))
+    except ValidationError:
+        refused = {"status": 422, "error": "Choose approve, edit or feedback.", "action": action}
+        return _run_page(request, user, job, {**refused, "text": text})
+    except ApiError as exc:
+        refused = {"status": exc.status, "error": exc.detail, "action": action, "text": text}
+        return _run_page(request, user, job, refused)
+    return RedirectResponse(f"/runs/{job_id}", status_code=303)
 
 
 @router.post("/runs/{job_id}/cancel")

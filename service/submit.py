@@ -31,6 +31,7 @@ from reviewer.review.errors import (
 from scientist.ideas.given import GivenIdeaError, as_setting, parse_data, parse_idea_text
 from scientist.ideas.template import shipped_templates
 from service.config import ServiceConfig, ServicePaths, service_paths
+from service.copilot import CopilotStore
 from service.errors import ApiError, JobLimitError, QueueFullError
 from service.limits import (
     MULTIPART_OVERHEAD,
@@ -54,12 +55,13 @@ QUEUE_FULL_RETRY_AFTER_S = 30
 
 @dataclass
 class ServiceState:
-    """What every request handler shares: settings, the store, the two rate limiters."""
+    """What every request handler shares: settings, the stores, the two rate limiters."""
 
     config: ServiceConfig
     settings: Settings
     paths: ServicePaths
     store: JobStore
+    copilot: CopilotStore
     limiter: SlidingWindowLimiter
     login_limiter: SlidingWindowLimiter
     pdf_checker: CheckerPool
@@ -75,6 +77,7 @@ class ServiceState:
             settings=settings,
             paths=paths,
             store=JobStore(paths.database),
+            copilot=CopilotStore(paths.database),
             limiter=SlidingWindowLimiter(settings.service.rate_limit_per_minute, clock=clock),
             login_limiter=login_limiter(settings.service, clock),
             pdf_checker=CheckerPool(
@@ -305,8 +308,27 @@ def submit_run(state: ServiceState, user: str, body: RunRequest) -> JobRecord:
         )
     overrides = {**body.settings, **own_idea_settings(body)}
     job_settings(state, body.preset, overrides)
-    params = {"template": body.template, "preset": body.preset, "overrides": overrides}
+    params: dict[str, Any] = {
+        "template": body.template,
+        "preset": body.preset,
+        "overrides": overrides,
+    }
+    if body.copilot:
+        params["copilot"] = copilot_allowed(state)
     return queue_job(state, "run", user, params, new_job_id())
+
+
+def copilot_allowed(state: ServiceState) -> bool:
+    """True, or 422 ``copilot_unavailable`` where run jobs go to the Ray cluster: a pause
+    waits for its answer in the worker that runs the job."""
+    if state.settings.cluster.service_runs:
+        raise ApiError(
+            422,
+            "copilot_unavailable",
+            "This service runs its run jobs on a Ray cluster (cluster.service_runs), where a "
+            "run cannot pause for your answers; submit it without copilot.",
+        )
+    return True
 
 
 def own_idea_settings(body: RunRequest) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 from core.runstore import RunPaths, safe_name
 from gateway.types import LedgerEntry
 from service.config import ServicePaths
+from service.copilot import CopilotStore
 from service.models import (
     IdeaStatus,
     JobLinks,
@@ -20,6 +21,13 @@ from service.models import (
 from service.store import JobRecord
 
 REVIEW_FILES = ("md", "pdf", "html", "json")
+# What the literature-review and plan stages write in an idea's folder, served as they are.
+IDEA_DOCUMENTS = {
+    "literature_review.md": "text/markdown; charset=utf-8",
+    "literature_review.json": "application/json",
+    "plan.md": "text/markdown; charset=utf-8",
+    "plan.json": "application/json",
+}
 
 
 def links(job: JobRecord, paths: ServicePaths) -> JobLinks:
@@ -36,19 +44,25 @@ def links(job: JobRecord, paths: ServicePaths) -> JobLinks:
     return JobLinks(self=base, page=f"/{job.kind}s/{job.id}", files=files)
 
 
-def summary(job: JobRecord) -> JobSummary:
-    """One line of a job list."""
+def summary(job: JobRecord, waiting: bool = False) -> JobSummary:
+    """One line of a job list; ``waiting``: a co-pilot pause of the job waits for an answer."""
     label = job.params.get("filename") or job.params.get("template") or job.kind
     return JobSummary(
         id=job.id,
         kind=job.kind,
-        status=job.status,
+        status="waiting" if waiting and job.status == "running" else job.status,
         label=str(label),
         created_at=job.created_at,
         finished_at=job.finished_at,
         error=job.error,
         note=_outcome_note(job),
     )
+
+
+def job_summaries(jobs: list[JobRecord], copilot: CopilotStore) -> list[JobSummary]:
+    """Lines of a job list; a co-pilot run paused for its owner's answer shows ``waiting``."""
+    waiting = copilot.waiting_jobs([j.id for j in jobs if j.status == "running"])
+    return [summary(j, j.id in waiting) for j in jobs]
 
 
 def _outcome_note(job: JobRecord) -> str | None:
@@ -139,6 +153,8 @@ def idea_status(item: dict[str, Any], run: RunPaths, stages: dict[str, str]) -> 
         feasibility=_number(idea.get("Feasibility")),
         novelty=_number(idea.get("Novelty")),
         novel=novel if isinstance(novel, bool) else None,
+        has_literature_review=(paths.root / "literature_review.md").is_file(),
+        has_plan=(paths.root / "plan.md").is_file(),
         has_paper=paths.paper_pdf.is_file(),
         has_review=(paths.review_dir / "review.json").is_file(),
     )
@@ -155,8 +171,11 @@ def manifest_stages(run: RunPaths) -> dict[str, str]:
     }
 
 
-def run_view(job: JobRecord, paths: ServicePaths) -> RunJobView:
-    """``GET /v1/runs/{id}``: the row plus what the run folder holds so far."""
+def run_view(
+    job: JobRecord, paths: ServicePaths, copilot: CopilotStore | None = None
+) -> RunJobView:
+    """``GET /v1/runs/{id}``: the row plus what the run folder holds so far, and the
+    co-pilot run's pauses from ``copilot`` (status ``waiting`` while one waits)."""
     run = RunPaths(paths.run_dir(job.id))
     stages = {**manifest_stages(run), **job.progress.get("ideas", {})}
     ideas = [idea_status(d, run, stages) for d in _idea_dicts(_read_json(run.ideas_json))]
@@ -164,15 +183,28 @@ def run_view(job: JobRecord, paths: ServicePaths) -> RunJobView:
     ideas += [IdeaStatus(name=n, stage=s) for n, s in stages.items() if n not in known]
     cost, calls = ledger_totals(run.ledger)
     result = job.result or {}
+    pauses = copilot.pauses(job.id) if copilot is not None and job.params.get("copilot") else []
+    waiting = next((p for p in pauses if p.state == "waiting"), None)
+    common = _common(job, paths)
+    if waiting is not None and job.status == "running":
+        common["status"] = "waiting"
     return RunJobView(
-        **_common(job, paths),
+        **common,
         template=str(job.params.get("template", "")),
         stage=job.progress.get("stage"),
         ideas=ideas,
         cost_usd=round(cost, 6),
         llm_calls=calls,
         summary=result.get("summary"),
+        copilot=bool(job.params.get("copilot")),
+        copilot_pause=waiting if _answerable(job) else None,
+        copilot_answers=[p for p in pauses if p.action is not None],
     )
+
+
+def _answerable(job: JobRecord) -> bool:
+    """Whether a pause of the job can still be answered (a queued job resumes to it)."""
+    return job.status in ("queued", "running") and not job.cancel_requested
 
 
 def idea_review(paths: ServicePaths, job: JobRecord, name: str) -> dict[str, Any] | None:

@@ -253,7 +253,10 @@ class Worker:
             lease.note(self.store.set_progress(job.id, claim, progress))
             lease.check()
 
-        return handler.run(JobContext(job=job, settings=settings, paths=self.paths, report=report))
+        context = JobContext(
+            job=job, settings=settings, paths=self.paths, report=report, check=lease.check
+        )
+        return handler.run(context)
 
     def _failed(self, job: JobRecord, exc: AutoscholarError) -> None:
         assert job.claim is not None

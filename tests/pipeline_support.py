@@ -301,23 +301,26 @@ def fake_deps_factory(
     editor: FakeEditor | None = None,
     runner: FakeRunner | None = None,
     copilot: Any = None,
+    literature: Any = None,
 ) -> Callable[[Settings, RunPaths, RunRequest], PipelineDeps]:
-    """A deps factory for run_pipeline / resume_pipeline with every side effect faked."""
+    """A deps factory for run_pipeline / resume_pipeline with every side effect faked
+    (``literature``: a fake cascade of the test's own; default ``FakeLiterature``)."""
 
     def build(settings: Settings, run: RunPaths, request: RunRequest) -> PipelineDeps:
         llm = model if isinstance(model, ScriptedLLM) else ScriptedLLM(model)
         cache = ResponseCache(settings.cache_file()) if settings.llm.cache_enabled else None
         ledger = Ledger(run.ledger, resume=True)
         gateway = Gateway(settings, backend=llm, ledger=ledger, cache=cache)
-        literature = FakeLiterature()  # the review's checks look up in it too, never the network
+        # The review's checks look up in it too, never the network.
+        cascade = literature if literature is not None else FakeLiterature()
         return PipelineDeps(
             settings=settings,
             gateway=gateway,
             graphs=STAGE_GRAPHS,
-            review=ReviewDeps.from_settings(settings, gateway, literature=literature),
+            review=ReviewDeps.from_settings(settings, gateway, literature=cascade),
             template=load_template(request.template),
             run=run,
-            literature=literature,
+            literature=cascade,
             editor=editor or FakeEditor(),
             runner=runner or FakeRunner(),
             compiler=FakeCompiler(),

@@ -25,6 +25,8 @@ from core.settings import Settings
 from gateway import Gateway
 from gateway.errors import AutoscholarError
 from graphs.writeup import write_paper
+from scientist.plan.models import read_plan
+from scientist.survey.models import read_review, review_refs
 from scientist.writeup.deps import WriteupDeps, WriteupEvent
 from scientist.writeup.html import compiler_for
 from scientist.writeup.inputs import WriteupTarget, read_related, writeup_targets
@@ -118,6 +120,8 @@ def _write_one(target: WriteupTarget, deps: WriteupDeps, ideas_json: Path) -> bo
                 target.record,
                 _with_progress(deps, on_event),
                 related=related,
+                review_papers=review_refs(read_review(target.idea_dir)),
+                plan=read_plan(target.idea_dir),
             )
         except AutoscholarError as exc:
             fail(exc)

@@ -7,6 +7,7 @@ from pathlib import Path
 from gateway.prompts import render
 from scientist.experiments.models import RoundRecord, RunOutcome
 from scientist.ideas.models import Idea
+from scientist.plan.models import ExperimentPlan, PlannedRun, run_line
 
 PROMPTS = Path(__file__).parent / "prompts"
 
@@ -76,8 +77,10 @@ def code_prompt(
     table: str,
     last_round: str,
     feedback: str | None,
+    plan: ExperimentPlan | None = None,
+    planned: PlannedRun | None = None,
 ) -> str:
-    """The message for one coding round."""
+    """The message for one coding round; with a plan, the plan and the run this round makes."""
     return render(
         PROMPTS,
         "code_round.j2",
@@ -90,6 +93,8 @@ def code_prompt(
         results_table=table,
         last_round=last_round,
         feedback=feedback or "",
+        plan=plan.brief() if plan is not None else "",
+        planned_run=f"{run_name} {run_line(planned)}" if planned is not None else "",
     )
 
 

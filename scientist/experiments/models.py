@@ -74,6 +74,11 @@ class RoundRecord(BaseModel):
     run_name: str | None = Field(
         None, description="The run folder this round targeted (experiment rounds)."
     )
+    planned_run: str | None = Field(
+        None,
+        description="The name of the plan's run this round carried out (plan.json; "
+        "experiment rounds of an idea with a plan): run_i makes planned run i.",
+    )
     plot_run: ProcessOutcome | None = Field(None, description="plot.py's run (plot rounds).")
     tokens_sent: int | None = Field(None, description="Prompt tokens Aider reported.")
     tokens_received: int | None = Field(None, description="Completion tokens Aider reported.")

@@ -40,6 +40,7 @@ from scientist.experiments.models import (
 )
 from scientist.experiments.runner import Runner, environment_key, environment_of
 from scientist.ideas.models import Idea
+from scientist.plan.models import ExperimentPlan
 
 Stage = Literal["baseline", "experiment", "plot", "notes"]
 
@@ -72,12 +73,14 @@ class ExperimentDeps:
 
 
 class ExperimentInput(TypedDict):
-    """One idea, its folder, the template folder, and a human's feedback (co-pilot mode)."""
+    """One idea, its folder, the template folder, a human's feedback (co-pilot mode), and the
+    idea's experiment plan (run_i makes planned run i)."""
 
     idea: Idea
     idea_dir: str
     template_dir: str
     feedback: NotRequired[str | None]
+    plan: NotRequired[ExperimentPlan | None]
 
 
 class ExperimentState(ExperimentInput, total=False):
@@ -151,6 +154,8 @@ def code_round(
     limits = deps.settings.experiments
     previous = _experiment_rounds(state)
     index, run_name = len(previous) + 1, f"run_{state.get('next_run', 1)}"
+    plan = state.get("plan")
+    planned = plan.run_for(state.get("next_run", 1)) if plan is not None else None
     prompt = code_prompt(
         state["idea"],
         round_index=index,
@@ -163,9 +168,13 @@ def code_round(
         ),
         last_round=last_round_summary(previous[-1] if previous else None),
         feedback=state.get("feedback"),
+        plan=plan,
+        planned=planned,
     )
     notify = _notifier(deps, state, "experiment", index, limits.max_rounds)
     record = _code_round(deps, idea_dir, index, run_name, prompt, notify)
+    if planned is not None:
+        record = record.model_copy(update={"planned_run": planned.name})
     notify(record.status, run_name)
     streak = state.get("no_change_streak", 0) + 1 if record.status == "no_change" else 0
     update = {

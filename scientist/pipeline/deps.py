@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from scientist.experiments.models import ExperimentRecord
     from scientist.experiments.runner import Runner
     from scientist.ideas.records import IdeasFile
+    from scientist.survey.models import LiteratureReview
     from scientist.writeup.compile import LatexCompiler
     from scientist.writeup.models import WriteupRecord
 
@@ -47,11 +48,12 @@ class IdeaRunner(Protocol):
 @dataclass(frozen=True)
 class StageGraphs:
     """The stage graphs the paper graph's nodes run, one call each (``graphs.paper``'s
-    ``STAGE_GRAPHS``: the runners of graphs/ideas.py, experiments.py, writeup.py and
-    review.py). Passed in, so the pipeline's nodes never import graphs; each inner graph
+    ``STAGE_GRAPHS``: the runners of graphs/ideas.py, survey.py, experiments.py, writeup.py
+    and review.py). Passed in, so the pipeline's nodes never import graphs; each inner graph
     checkpoints under the paper graph's checkpointer, in the calling node's namespace."""
 
     ideas: Callable[..., IdeasFile]
+    survey: Callable[..., LiteratureReview]
     experiments: Callable[..., ExperimentRecord]
     writeup: Callable[..., WriteupRecord]
     review: Callable[..., ReviewReport]

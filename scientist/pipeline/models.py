@@ -6,12 +6,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Stage = Literal["ideas", "experiments", "writeup", "review", "improve"]
+Stage = Literal["ideas", "literature_review", "plan", "experiments", "writeup", "review", "improve"]
 IdeaStatus = Literal["pending", "running", "done", "failed", "stopped: budget", "cancelled"]
 # ``no_ideas``: the run ended normally but no idea passed the ideas stage, so nothing was
 # written; the manifest's reason says why (e.g. every idea found not novel).
 RunStatus = Literal["running", "done", "no_ideas", "failed", "interrupted"]
-STAGES: tuple[Stage, ...] = ("ideas", "experiments", "writeup", "review", "improve")
+STAGES: tuple[Stage, ...] = (
+    "ideas",
+    "literature_review",
+    "plan",
+    "experiments",
+    "writeup",
+    "review",
+    "improve",
+)
 
 
 class StageUsage(BaseModel):
@@ -44,6 +52,11 @@ class IdeaOutcome(BaseModel):
     accept_probability: float | None = None
     revised_overall: float | None = Field(None, description="Overall after the --improve revision.")
     usage: dict[str, StageUsage] = Field(default_factory=dict, description="Per stage.")
+    feedback: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="The researcher's co-pilot feedback per stage, in the order given (each "
+        "redid that stage with the text in its prompts).",
+    )
     node: str | None = Field(
         None, description="The Ray node its pipeline ran on; None: in the run's own process."
     )
@@ -124,5 +137,10 @@ class RunManifest(BaseModel):
         "checkpoints.sqlite in its folder, and `scientist resume` continues it the same way.",
     )
     ideas_stage: StageUsage = Field(default_factory=StageUsage)
+    feedback: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="The researcher's co-pilot feedback on the ideas stage ('ideas'); each "
+        "idea's own stages record theirs in its outcome.",
+    )
     ideas: list[IdeaOutcome] = Field(default_factory=list)
     totals: dict[str, Any] = Field(default_factory=dict, description="Ledger totals.")

@@ -1,9 +1,11 @@
 """Nodes of the paper graph: each calls one stage and returns a partial update.
 
 Run level: ``generate_ideas`` → ``review_ideas`` (co-pilot gate) → one idea pipeline per
-selected idea (``Send``) → ``summarize``. Idea level: ``experiment`` → gate → ``write`` →
-gate → ``review`` → (``improve``) → ``finish``. A stage that fails marks only its idea
-failed (with the reason); a budget stop marks it ``stopped: budget``.
+selected idea (``Send``) → ``summarize``. Idea level: ``literature_review`` → gate →
+``plan`` → gate → ``experiment`` → gate → ``write`` → gate → ``review`` → (``improve``) →
+``finish``. A stage that fails marks only its idea failed (with the reason); a budget stop
+marks it ``stopped: budget``. Feedback given at a gate is recorded in the idea's outcome
+(run.json) and redoes that stage with the text in its prompts.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send, interrupt
@@ -33,6 +35,8 @@ from scientist.pipeline.models import (
     StageUsage,
 )
 from scientist.pipeline.state import IdeaState, PaperState
+from scientist.plan.planning import PlanEditError, plan_json
+from scientist.survey.edit import ReviewEditError, review_json
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -92,7 +96,8 @@ def review_ideas(
     editable = json.dumps([i.model_dump() for i in ideas], indent=2)
     reply = ask_copilot(deps, CopilotRequest(stage="ideas", summary=summary, editable=editable))
     if reply.action == "feedback":
-        return Command(goto="generate_ideas", update={"feedback": {"ideas": reply.text}})
+        update = {"feedback": {"ideas": reply.text}, "ideas_feedback": [reply.text]}
+        return Command(goto="generate_ideas", update=update)
     if reply.action == "edit":
         return Command(goto="start_ideas", update={"ideas": parse_edited_ideas(reply.text)})
     return Command(goto="start_ideas")
@@ -227,22 +232,140 @@ def _failed(outcome: IdeaOutcome) -> bool:
     return outcome.status != "running"
 
 
+def _with_feedback(state: IdeaState, deps: PipelineDeps, stage: Stage, text: str) -> IdeaOutcome:
+    """The idea's outcome with the researcher's feedback on ``stage`` recorded (run.json)."""
+    outcome = _outcome(state, deps)
+    outcome.feedback.setdefault(stage, []).append(text)
+    return outcome
+
+
 def begin(state: IdeaState, runtime: Runtime[PipelineDeps]) -> dict[str, Any]:
     """Start an idea's clock (kept in the checkpoint, so a resume keeps counting)."""
     return {"started_at": state.get("started_at") or runtime.context.clock()}
 
 
+def literature_review(
+    state: IdeaState, runtime: Runtime[PipelineDeps]
+) -> Command[Literal["gate_review", "plan", "finish"]]:
+    """Literature-review stage: queries, the cascade, a summary per paper, themes and gaps;
+    writes literature_review.json and .md (skipped under ``survey.enabled=false``)."""
+    deps = runtime.context
+    if not deps.settings.survey.enabled:
+        return Command(goto="plan")
+    feedback = state.get("feedback", {}).get("literature_review")
+    review, outcome = _stage_call(
+        state,
+        deps,
+        "literature_review",
+        lambda: stages.survey_stage(deps, state["idea"], feedback),
+    )
+    if _failed(outcome) or review is None:
+        return Command(goto="finish", update={"outcome": outcome})
+    return Command(goto="gate_review", update={"outcome": outcome, "literature": review})
+
+
+def gate_review(
+    state: IdeaState, runtime: Runtime[PipelineDeps]
+) -> Command[Literal["literature_review", "gate_review", "plan"]]:
+    """Co-pilot gate after the review: approve; edit its JSON (papers removed, added if the
+    cascade returns them, texts rewritten; a refused edit is asked again with the reason);
+    or redo it with feedback."""
+    deps = runtime.context
+    review = state.get("literature")
+    if deps.copilot is None or review is None:
+        return Command(goto="plan")
+    idea, stage = state["idea"], cast(Stage, "literature_review")
+    notice = state.get("notice", {}).get(stage, "")
+    request = CopilotRequest(
+        stage=stage,
+        idea=idea.Name,
+        summary=stages.review_summary(deps, review, notice),
+        editable=review_json(review),
+    )
+    reply = ask_copilot(deps, request)
+    answered = {"notice": {stage: ""}}
+    if reply.action == "feedback":
+        outcome = _with_feedback(state, deps, stage, reply.text)
+        update = {**answered, "feedback": {stage: reply.text}, "outcome": outcome}
+        return Command(goto="literature_review", update=update)
+    if reply.action == "edit":
+        try:
+            edited = stages.edit_review(deps, idea, review, reply.text)
+        except ReviewEditError as exc:
+            return Command(goto="gate_review", update={"notice": {stage: str(exc)}})
+        return Command(goto="plan", update={**answered, "literature": edited})
+    return Command(goto="plan", update=answered)
+
+
+def plan(
+    state: IdeaState, runtime: Runtime[PipelineDeps]
+) -> Command[Literal["gate_plan", "experiment", "finish"]]:
+    """Experiment-plan stage: hypotheses, the runs the coding rounds make, baselines, metrics
+    and what counts as support; writes plan.json and .md (skipped under
+    ``plan.enabled=false``)."""
+    deps = runtime.context
+    if not deps.settings.plan.enabled:
+        return Command(goto="experiment")
+    feedback = state.get("feedback", {}).get("plan")
+    review = state.get("literature")
+    made, outcome = _stage_call(
+        state,
+        deps,
+        "plan",
+        lambda: stages.plan_stage(deps, state["idea"], review, feedback),
+    )
+    if _failed(outcome) or made is None:
+        return Command(goto="finish", update={"outcome": outcome})
+    return Command(goto="gate_plan", update={"outcome": outcome, "experiment_plan": made})
+
+
+def gate_plan(
+    state: IdeaState, runtime: Runtime[PipelineDeps]
+) -> Command[Literal["plan", "gate_plan", "experiment"]]:
+    """Co-pilot gate after the plan: approve; edit its JSON (it replaces plan.json and the
+    coding rounds follow it; a refused edit is asked again with the reason); or redo it
+    with feedback."""
+    deps = runtime.context
+    current = state.get("experiment_plan")
+    if deps.copilot is None or current is None:
+        return Command(goto="experiment")
+    idea, stage = state["idea"], cast(Stage, "plan")
+    notice = state.get("notice", {}).get(stage, "")
+    rounds = deps.settings.experiments.max_rounds
+    request = CopilotRequest(
+        stage=stage,
+        idea=idea.Name,
+        summary=stages.plan_summary(current, rounds, notice),
+        editable=plan_json(current),
+    )
+    reply = ask_copilot(deps, request)
+    answered = {"notice": {stage: ""}}
+    if reply.action == "feedback":
+        outcome = _with_feedback(state, deps, stage, reply.text)
+        update = {**answered, "feedback": {stage: reply.text}, "outcome": outcome}
+        return Command(goto="plan", update=update)
+    if reply.action == "edit":
+        try:
+            edited = stages.edit_plan(deps, idea, current, reply.text)
+        except PlanEditError as exc:
+            return Command(goto="gate_plan", update={"notice": {stage: str(exc)}})
+        return Command(goto="experiment", update={**answered, "experiment_plan": edited})
+    return Command(goto="experiment", update=answered)
+
+
 def experiment(
     state: IdeaState, runtime: Runtime[PipelineDeps]
 ) -> Command[Literal["gate_experiments", "finish"]]:
-    """Experiment stage: Aider rounds in the idea's folder; writes experiments.json."""
+    """Experiment stage: Aider rounds in the idea's folder, following the plan if there is
+    one; writes experiments.json."""
     deps = runtime.context
     feedback = state.get("feedback", {}).get("experiments")
+    planned = state.get("experiment_plan")
     record, outcome = _stage_call(
         state,
         deps,
         "experiments",
-        lambda: stages.experiments_stage(deps, state["idea"], feedback),
+        lambda: stages.experiments_stage(deps, state["idea"], feedback, planned),
     )
     if record is not None and record.status != "ok":
         outcome.status, outcome.reason = "failed", f"experiments: {record.reason}"
@@ -267,7 +390,9 @@ def gate_experiments(
     )
     reply = ask_copilot(deps, request)
     if reply.action == "feedback":
-        return Command(goto="experiment", update={"feedback": {"experiments": reply.text}})
+        outcome = _with_feedback(state, deps, "experiments", reply.text)
+        update = {"feedback": {"experiments": reply.text}, "outcome": outcome}
+        return Command(goto="experiment", update=update)
     if reply.action == "edit":
         edited = record.model_copy(update={"notes": reply.text})
         stages.save_experiment(deps, state["idea"], edited)
@@ -286,7 +411,7 @@ def write(
         state,
         deps,
         "writeup",
-        lambda: stages.writeup_stage(deps, idea, record, feedback),
+        lambda: stages.writeup_stage(deps, idea, record, feedback, state.get("experiment_plan")),
     )
     if _failed(outcome) or writeup is None:
         return Command(goto="finish", update={"outcome": outcome})
@@ -311,7 +436,9 @@ def gate_writeup(
     )
     reply = ask_copilot(deps, request)
     if reply.action == "feedback":
-        return Command(goto="write", update={"feedback": {"writeup": reply.text}})
+        outcome = _with_feedback(state, deps, "writeup", reply.text)
+        update = {"feedback": {"writeup": reply.text}, "outcome": outcome}
+        return Command(goto="write", update=update)
     if reply.action == "edit":
         stages.recompile(deps, state["idea"], reply.text)
     return Command(goto="review")
@@ -344,7 +471,7 @@ def improve(state: IdeaState, runtime: Runtime[PipelineDeps]) -> dict[str, Any]:
         state,
         deps,
         "improve",
-        lambda: stages.improve_stage(deps, idea, state["experiment"]),
+        lambda: stages.improve_stage(deps, idea, state["experiment"], state.get("experiment_plan")),
     )
     if report is not None and not _failed(outcome):
         outcome.revised_overall = stages.overall_of(report)

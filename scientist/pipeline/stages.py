@@ -1,10 +1,10 @@
-"""What the paper graph's nodes call for each stage: ``ideas_stage``, ``experiments_stage``,
-``writeup_stage``, ``review_stage`` and ``improve_stage`` run the stage graphs in
-``deps.graphs``.
+"""What the paper graph's nodes call for each stage: ``ideas_stage``, ``survey_stage``,
+``experiments_stage``, ``writeup_stage``, ``review_stage`` and ``improve_stage`` run the
+stage graphs in ``deps.graphs``; ``plan_stage`` makes the experiment plan (one call).
 
-Each stage owns its logic (``scientist.ideas``, ``scientist.experiments``,
-``scientist.writeup``, ``reviewer.review``); this module only builds the stage's deps from
-the pipeline's and files the results in the run folder.
+Each stage owns its logic (``scientist.ideas``, ``scientist.survey``, ``scientist.plan``,
+``scientist.experiments``, ``scientist.writeup``, ``reviewer.review``); this module only
+builds the stage's deps from the pipeline's and files the results in the run folder.
 """
 
 from __future__ import annotations
@@ -30,6 +30,12 @@ from scientist.ideas.models import Idea
 from scientist.ideas.records import IdeaRecord, IdeasFile
 from scientist.pipeline.deps import PipelineDeps
 from scientist.pipeline.models import IdeaOutcome, RunManifest, RunStatus
+from scientist.plan.models import ExperimentPlan, run_line
+from scientist.plan.planning import PlanDeps, make_plan, parse_edited_plan, save_plan
+from scientist.survey.deps import SurveyDeps
+from scientist.survey.edit import apply_edit
+from scientist.survey.models import REVIEW_MD, LiteratureReview, read_review, review_refs
+from scientist.survey.report import counts, save_review
 from scientist.writeup.deps import WriteupDeps
 from scientist.writeup.inputs import read_related
 from scientist.writeup.models import WriteupRecord
@@ -161,11 +167,74 @@ def _score(idea: Idea, rank_by: str) -> int:
     return sum(getattr(idea, f) or 0 for f in fields)  # an unscored idea ranks last
 
 
-def experiments_stage(deps: PipelineDeps, idea: Idea, feedback: str | None) -> ExperimentRecord:
-    """The experiment stage in the idea's folder; writes experiments.json."""
+def survey_stage(deps: PipelineDeps, idea: Idea, feedback: str | None) -> LiteratureReview:
+    """The literature review in the idea's folder; writes literature_review.json and .md."""
+    folder = deps.run.idea(idea.Name).root
+    gateway = deps.idea_gateway(idea.Name)
+    stage_deps = SurveyDeps(gateway=gateway, settings=deps.settings, literature=deps.literature)
+    return deps.graphs.survey(idea, folder, deps.template, stage_deps, feedback=feedback)
+
+
+def edit_review(
+    deps: PipelineDeps, idea: Idea, review: LiteratureReview, text: str
+) -> LiteratureReview:
+    """Apply a researcher's edit of the review (a ReviewEditError refuses it) and write it."""
+    limit = deps.settings.literature.max_results
+    edited = apply_edit(review, text, deps.literature, deps.template.path, limit)
+    save_review(edited, deps.run.idea(idea.Name).root)
+    return edited
+
+
+def review_summary(deps: PipelineDeps, review: LiteratureReview, notice: str = "") -> str:
+    """A few lines for the co-pilot: papers per theme (by key), the gaps, where it is."""
+    lines = [f"YOUR EDIT WAS NOT APPLIED: {notice}", ""] if notice else []
+    lines.append(counts(review))
+    for theme, papers in review.themes():
+        lines.append(f"{theme}: {', '.join(p.key for p in papers)}")
+    lines += [f"gap: {_cut(gap, 160)}" for gap in review.gaps]
+    lines.append(f"read: {deps.run.idea(review.idea).root / REVIEW_MD}")
+    return "\n".join(lines)
+
+
+def plan_stage(
+    deps: PipelineDeps, idea: Idea, review: LiteratureReview | None, feedback: str | None
+) -> ExperimentPlan:
+    """The experiment plan from the idea, the template and the review; writes plan.json/.md."""
+    stage_deps = PlanDeps(gateway=deps.idea_gateway(idea.Name), settings=deps.settings)
+    chars = stage_deps.profile().plan_text_chars
+    brief = review.brief(chars) if review is not None else ""
+    plan = make_plan(idea, deps.template, brief, stage_deps, feedback)
+    save_plan(plan, deps.run.idea(idea.Name).root)
+    return plan
+
+
+def edit_plan(deps: PipelineDeps, idea: Idea, plan: ExperimentPlan, text: str) -> ExperimentPlan:
+    """A researcher's edited plan (a PlanEditError refuses it), written as plan.json/.md."""
+    edited = parse_edited_plan(text, plan)
+    save_plan(edited, deps.run.idea(idea.Name).root)
+    return edited
+
+
+def plan_summary(plan: ExperimentPlan, rounds: int, notice: str = "") -> str:
+    """A few lines for the co-pilot: hypotheses and the run each coding round makes."""
+    lines = [f"YOUR EDIT WAS NOT APPLIED: {notice}", ""] if notice else []
+    lines += [f"hypothesis: {_cut(h, 160)}" for h in plan.hypotheses]
+    for number, run in enumerate(plan.runs, start=1):
+        made = "" if number <= rounds else " (beyond experiments.max_rounds: not made)"
+        lines.append(f"run_{number} {_cut(run_line(run), 160)}{made}")
+    return "\n".join(lines)
+
+
+def experiments_stage(
+    deps: PipelineDeps, idea: Idea, feedback: str | None, plan: ExperimentPlan | None = None
+) -> ExperimentRecord:
+    """The experiment stage in the idea's folder, following ``plan`` when there is one;
+    writes experiments.json."""
     folder = deps.run.idea(idea.Name).root
     stage_deps = ExperimentDeps(settings=deps.settings, editor=deps.editor, runner=deps.runner)
-    record = deps.graphs.experiments(idea, folder, deps.template, stage_deps, feedback=feedback)
+    record = deps.graphs.experiments(
+        idea, folder, deps.template, stage_deps, feedback=feedback, plan=plan
+    )
     record_coder_usage(idea_ledger(deps, idea.Name), record, deps.settings.llm.models.coder)
     return record
 
@@ -225,8 +294,18 @@ def related_papers(deps: PipelineDeps, idea: Idea) -> list[PaperRef]:
     return read_related(deps.run.ideas_json, idea.Name, fallback)
 
 
+def review_papers(deps: PipelineDeps, idea: Idea) -> list[PaperRef]:
+    """The papers of the idea's literature review (literature_review.json, as the co-pilot
+    left it), under the review's keys; the Introduction and Related Work cite from them."""
+    return review_refs(read_review(deps.run.idea(idea.Name).root))
+
+
 def writeup_stage(
-    deps: PipelineDeps, idea: Idea, record: ExperimentRecord, feedback: str | None
+    deps: PipelineDeps,
+    idea: Idea,
+    record: ExperimentRecord,
+    feedback: str | None,
+    plan: ExperimentPlan | None = None,
 ) -> WriteupRecord:
     """The write-up stage; paper/ with paper.tex, references.bib, paper.pdf, writeup.json."""
     folder = deps.run.idea(idea.Name).root
@@ -237,6 +316,8 @@ def writeup_stage(
         _writeup_deps(deps, idea),
         feedback=feedback,
         related=related_papers(deps, idea),
+        review_papers=review_papers(deps, idea),
+        plan=plan,
     )
     if result.status != "ok":
         raise WriteupFailed("the paper did not build: " + "; ".join(result.errors[:3]))
@@ -276,7 +357,9 @@ def apply_review(outcome: IdeaOutcome, report: ReviewReport, review_dir: Path) -
     outcome.accept_probability = report.decision.probability
 
 
-def improve_stage(deps: PipelineDeps, idea: Idea, record: ExperimentRecord) -> ReviewReport:
+def improve_stage(
+    deps: PipelineDeps, idea: Idea, record: ExperimentRecord, plan: ExperimentPlan | None = None
+) -> ReviewReport:
     """Revise the paper once from its review, then review it again; both versions are kept.
 
     The first version is copied to paper_original/ (review/ stays); the revision is written
@@ -292,6 +375,8 @@ def improve_stage(deps: PipelineDeps, idea: Idea, record: ExperimentRecord) -> R
         _writeup_deps(deps, idea),
         review=review_md,
         related=related_papers(deps, idea),
+        review_papers=review_papers(deps, idea),
+        plan=plan,
     )
     return review_stage(deps, idea, revision=True)
 
@@ -319,6 +404,8 @@ def write_manifest(
         update["ideas_stage"] = state["ideas_usage"]
     if state.get("notes") is not None:
         update["notes"] = state["notes"]
+    if state.get("ideas_feedback"):
+        update["feedback"] = {"ideas": list(state["ideas_feedback"])}
     manifest = manifest.model_copy(update=update)
     path.write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
     return manifest

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Annotated, Any, TypedDict
 
 from scientist.experiments.models import ExperimentRecord
 from scientist.ideas.models import Idea
 from scientist.pipeline.models import IdeaOutcome, StageUsage
+from scientist.plan.models import ExperimentPlan
+from scientist.survey.models import LiteratureReview
 
 
 def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
@@ -26,6 +29,7 @@ class PaperState(PaperInput, total=False):
     ideas: list[Idea]
     ideas_usage: StageUsage
     notes: list[str]
+    ideas_feedback: Annotated[list[str], operator.add]
     outcomes: Annotated[dict[str, IdeaOutcome], merge_dicts]
 
 
@@ -36,10 +40,15 @@ class IdeaOutput(TypedDict, total=False):
 
 
 class IdeaState(IdeaOutput, total=False):
-    """One idea's pipeline: its records so far and the human's feedback per stage."""
+    """One idea's pipeline: its records so far, the human's feedback per stage (the latest,
+    which the stage's redo puts in its prompts), and why an edit was refused (per stage,
+    shown when the co-pilot asks again; '' once answered)."""
 
     idea: Idea
     started_at: float
     outcome: IdeaOutcome
+    literature: LiteratureReview | None
+    experiment_plan: ExperimentPlan | None
     experiment: ExperimentRecord
     feedback: Annotated[dict[str, str], merge_dicts]
+    notice: Annotated[dict[str, str], merge_dicts]

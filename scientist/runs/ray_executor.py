@@ -46,7 +46,7 @@ from pydantic import BaseModel, ConfigDict
 from core.runstore import RunPaths, safe_name
 from core.settings import ClusterSettings, Settings
 from scientist.ideas.models import Idea
-from scientist.pipeline.deps import PipelineDeps
+from scientist.pipeline.deps import Copilot, PipelineDeps
 from scientist.pipeline.models import IdeaOutcome, PipelineEvent, RunManifest
 from scientist.runs.batch import BatchResult, BatchTask, TaskFn
 from scientist.runs.cluster import (
@@ -415,8 +415,16 @@ class RayRunLauncher:
         run_paths: RunPaths,
         *,
         on_event: Callable[[Any], None] | None = None,
+        copilot: Copilot | None = None,
     ) -> RunManifest:
-        """Run (or resume) the job's pipeline on the cluster; its folder ends up here."""
+        """Run (or resume) the job's pipeline on the cluster; its folder ends up here. A
+        co-pilot run cannot go: its pauses wait for answers in the job's own worker."""
+        if copilot is not None:
+            raise ClusterError(
+                "A co-pilot run cannot run on the Ray cluster (cluster.service_runs): its "
+                "pauses wait in the worker. Submit it without copilot, or run the service "
+                "with cluster.service_runs=false."
+            )
         connect(self.cluster, self.runtime_env)
         options = task_options(task_resources(self.cluster, template), self.cluster.max_retries)
         seed = pack(run_paths.root) if self.cluster.artefacts == "transfer" else None

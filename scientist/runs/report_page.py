@@ -39,6 +39,8 @@ REVIEW_FILES = tuple(
     for folder in ("review", "review_revised")
     for kind in ("html", "pdf", "md", "json")
 )
+# The idea's literature review and experiment plan (scientist.survey, scientist.plan).
+STUDY_FILES = ("literature_review.md", "plan.md")
 NOTE_CHARS = 240
 
 M = TypeVar("M", bound=BaseModel)
@@ -215,10 +217,11 @@ def _inside(folder: Path, relative: str) -> Path | None:
 
 
 def idea_files(run: RunPaths, name: str, link: Linker) -> list[FileLink]:
-    """The idea's papers and review reports that exist, each with its URL."""
+    """The idea's papers, review reports, literature review and plan that exist, each with
+    its URL."""
     folder = run.idea(name).root
     found: list[FileLink] = []
-    for relative in (*PAPER_FILES, *REVIEW_FILES):
+    for relative in (*PAPER_FILES, *REVIEW_FILES, *STUDY_FILES):
         href = link(name, relative) if _inside(folder, relative) else None
         if href is not None:
             found.append(FileLink(label=relative, href=href))

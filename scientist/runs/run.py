@@ -171,11 +171,15 @@ def run_in_folder(
     *,
     on_event: Callable[[PipelineEvent], None] | None = None,
     deps_factory: Callable[..., PipelineDeps] | None = None,
+    copilot: Copilot | None = None,
 ) -> RunManifest:
     """Start a run in ``run``, or continue it if it has checkpoints (the service's entry:
-    a job claimed again after its worker died gets the same folder)."""
+    a job claimed again after its worker died gets the same folder); ``copilot`` answers
+    its pauses (the service's co-pilot runs)."""
     run.root.mkdir(parents=True, exist_ok=True)
-    request = RunRequest(template=template, preset=settings.preset, on_event=on_event)
+    request = RunRequest(
+        template=template, preset=settings.preset, copilot=copilot, on_event=on_event
+    )
     resume = run.checkpoints.is_file() and run.run_json.is_file()
     deps = (deps_factory or real_deps)(settings, run, request)
     return execute(run, request, resume=resume, deps=deps)

@@ -22,6 +22,8 @@ import reviewer.checks.models
 import reviewer.review.form
 import scientist.ideas.nodes
 import scientist.ideas.records
+import scientist.plan.models
+import scientist.survey.models
 import scientist.writeup.models
 import scientist.writeup.results
 from core.literature import build_literature
@@ -93,6 +95,8 @@ CHECKPOINT_TYPES: tuple[type, ...] = (
     *_models_in(
         scientist.ideas.records,
         scientist.ideas.nodes,
+        scientist.survey.models,
+        scientist.plan.models,
         scientist.writeup.models,
         scientist.writeup.results,
         reviewer.review.form,

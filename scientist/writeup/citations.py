@@ -32,6 +32,10 @@ CITABLE: tuple[str, ...] = tuple(n for n in SECTION_NAMES if n != "abstract")
 _WORD = re.compile(r"[a-z0-9]+")
 NOVELTY_QUERY = "novelty check"
 """The ``query`` of a reference added because the idea's novelty check found it relevant."""
+REVIEW_QUERY = "literature review"
+"""The ``query`` of a reference added from the idea's literature review (its key is the one
+literature_review.json shows)."""
+RELATED_QUERIES = (NOVELTY_QUERY, REVIEW_QUERY)
 
 
 class Found(BaseModel):
@@ -232,17 +236,19 @@ def add_related(
     literature: Literature,
     entries: dict[str, BibEntry],
     sources: list[CitationRecord],
+    query: str = NOVELTY_QUERY,
 ) -> list[str]:
-    """Put the papers the novelty check found relevant in the bibliography, each to be cited
-    in Related Work (by code, see ``restore_citations``); warnings for any left out."""
+    """Put the papers the novelty check found relevant (or, with ``query=REVIEW_QUERY``, the
+    literature review's papers) in the bibliography, each to be cited in Related Work (by
+    code, see ``restore_citations``); warnings for any left out."""
     warnings = []
     for ref in refs:
         paper = related_paper(ref, literature)
         key = None
         if paper is not None and paper.bibtex.strip():
-            key = add_reference(paper, entries, sources, NOVELTY_QUERY, "related_work", paper.title)
+            key = add_reference(paper, entries, sources, query, "related_work", paper.title)
         if key is None:
-            warnings.append(f"novelty-check paper {ref.paper_id} has no BibTeX entry; not cited")
+            warnings.append(f"{query} paper {ref.paper_id} has no BibTeX entry; not cited")
     return warnings
 
 
@@ -281,8 +287,8 @@ def place_cite(text: str, key: str, hint: str) -> str:
 
 def restore_citations(text: str, section: str, citations: Sequence[CitationRecord]) -> str:
     """Put back the citations placed in ``section`` that a model rewrite dropped, and cite the
-    novelty check's papers there (``cite_related``)."""
-    related = [c for c in citations if c.section == section and c.query == NOVELTY_QUERY]
+    novelty check's and the literature review's papers there (``cite_related``)."""
+    related = [c for c in citations if c.section == section and c.query in RELATED_QUERIES]
     for record in citations:
         if record.section == section and record.source != "template" and record not in related:
             text = place_cite(text, record.key, record.hint)

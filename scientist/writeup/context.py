@@ -47,6 +47,7 @@ def prompt_context(state: WriteupState) -> str:
         figures=figures_text(state.get("figures", [])),
         notes=record.notes.strip() or "(none)",
         bibliography=bibliography_lines(state),
+        plan=plan.brief() if (plan := state.get("plan")) is not None else "",
         guidance=guidance_text(state),
     )
 

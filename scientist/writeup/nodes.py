@@ -21,6 +21,7 @@ from scientist.writeup.assemble import (
 )
 from scientist.writeup.citations import (
     CITABLE,
+    REVIEW_QUERY,
     add_reference,
     add_related,
     place_cite,
@@ -57,7 +58,8 @@ from scientist.writeup.writing import (
 def prepare(state: WriteupState, runtime: Runtime[WriteupDeps]) -> dict[str, Any]:
     """Preflight (toolchain, template compiles) before any model call; then paper/ is set up:
     style files and figures copied in, results tables built, template references loaded, and
-    the papers the novelty check found relevant added (Related Work cites them)."""
+    the papers of the idea's literature review, then those the novelty check found relevant,
+    added (Related Work cites them; the review's papers keep the review's keys)."""
     deps = runtime.context
     idea_dir = Path(state["idea_dir"])
     template = template_path(idea_dir)
@@ -75,7 +77,9 @@ def prepare(state: WriteupState, runtime: Runtime[WriteupDeps]) -> dict[str, Any
         for e in parsed.bib
     ]
     entries = {e.key: e for e in parsed.bib}
-    warnings = add_related(state.get("related", []), deps.literature, entries, citations)
+    review = state.get("review_papers", [])
+    warnings = add_related(review, deps.literature, entries, citations, query=REVIEW_QUERY)
+    warnings += add_related(state.get("related", []), deps.literature, entries, citations)
     if not figures:
         warnings.append("no figures found in experiments.json or the idea folder")
     return {

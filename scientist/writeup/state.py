@@ -8,6 +8,7 @@ from typing import Annotated, TypedDict
 from scientist.experiments.models import ExperimentRecord
 from scientist.ideas.models import Idea
 from scientist.ideas.records import PaperRef
+from scientist.plan.models import ExperimentPlan
 from scientist.writeup.models import CitationRecord, CompileAttempt, SectionRecord, WriteupRecord
 from scientist.writeup.results import FigureInfo, TableInfo
 
@@ -28,6 +29,8 @@ class WriteupInput(TypedDict, total=False):
     feedback: str | None
     review: str | None
     related: list[PaperRef]
+    review_papers: list[PaperRef]
+    plan: ExperimentPlan | None
 
 
 class WriteupState(WriteupInput, total=False):

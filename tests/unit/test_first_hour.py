@@ -161,7 +161,11 @@ def test_related_work_cites_the_novelty_checks_closest_paper(tmp_path: Path) -> 
 
 def test_without_closest_papers_related_work_cites_the_top_results(tmp_path: Path) -> None:
     run, manifest = _pipeline(
-        tmp_path, NoveltyModel("novel"), "writing.novelty_citations=2", literature=ThreePapers()
+        tmp_path,
+        NoveltyModel("novel"),
+        "writing.novelty_citations=2",
+        "survey.enabled=false",  # the literature review's papers would join them
+        literature=ThreePapers(),
     )
     record = _writeup(run, manifest)
     [related] = [s for s in record.sections if s.name == "related_work"]
@@ -325,7 +329,17 @@ def test_the_run_page_says_no_paper_was_written_and_why() -> None:
         template="diffusion_2d",
         summary={"status": "no_ideas", "reason": reason},
     )
-    page = render("run.html.j2", user="ann", job=job, refresh=None, reviews={}, events=[])
+    page = render(
+        "run.html.j2",
+        user="ann",
+        job=job,
+        refresh=None,
+        reviews={},
+        events=[],
+        documents=[],
+        run_answers=[],
+        refused={},
+    )
     assert "no paper was written: no idea passed the novelty check" in page.body.decode()
 
 

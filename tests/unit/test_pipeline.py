@@ -74,7 +74,8 @@ def test_budget_per_idea_stops_it_cleanly(tmp_path: Path) -> None:
     run, manifest = _run(tmp_path, "pipeline.idea_max_total_tokens=50")
     [idea] = manifest.ideas
     assert idea.status == "stopped: budget"
-    assert idea.stage == "writeup" and "budget" in (idea.reason or "").lower()
+    # The literature review is the first of the idea's stages to call the model.
+    assert idea.stage == "literature_review" and "budget" in (idea.reason or "").lower()
     assert manifest.status == "done" and not run.idea(idea.name).paper_pdf.exists()
 
 
@@ -144,7 +145,13 @@ class ScriptedCopilot:
 def test_copilot_approve_everything(tmp_path: Path) -> None:
     copilot = ScriptedCopilot({})
     _, manifest = _run(tmp_path, copilot=copilot)
-    assert [r.stage for r in copilot.seen] == ["ideas", "experiments", "writeup"]
+    assert [r.stage for r in copilot.seen] == [
+        "ideas",
+        "literature_review",
+        "plan",
+        "experiments",
+        "writeup",
+    ]
     assert manifest.ideas[0].status == "done"
 
 
@@ -161,6 +168,8 @@ def test_copilot_feedback_reaches_the_redone_stage(tmp_path: Path) -> None:
     assert [r.stage for r in copilot.seen] == [
         "ideas",
         "ideas",
+        "literature_review",
+        "plan",
         "experiments",
         "experiments",
         "writeup",

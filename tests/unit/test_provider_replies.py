@@ -15,6 +15,8 @@ from gateway.structured import schema_text
 from reviewer.review.form import meta_review_reply, reflection_reply, review_form
 from scientist.ideas.models import idea_batch
 from scientist.ideas.records import idea_reflection, idea_reply, novelty_reply
+from scientist.plan.models import plan_reply
+from scientist.survey.models import paper_summary, survey_queries, synthesis_schema
 from scientist.writeup.citations import selection_schema
 from scientist.writeup.models import citation_queries
 from tests.provider_fakes import PromptCache
@@ -37,6 +39,10 @@ PIPELINE_SCHEMAS: dict[str, SchemaOf] = {
     "idea_batch": idea_batch,
     "citation_queries": citation_queries,
     "selection": lambda p: selection_schema(["w2v2013", "bert2019"], p),
+    "survey_queries": lambda p: survey_queries(p, 4),
+    "paper_summary": paper_summary,
+    "survey_synthesis": lambda p: synthesis_schema(["w2v2013", "bert2019"], p),
+    "plan_reply": lambda p: plan_reply(p, 4),
 }
 
 

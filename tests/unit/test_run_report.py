@@ -183,8 +183,9 @@ def test_per_stage_usage_adds_up_to_the_ledger(run_dir: Path, tmp_path: Path) ->
     assert invoke(str(copy))[0] == 0
     stages = Page((copy / REPORT_FILE).read_text(encoding="utf-8")).tables["run-stages"]
     manifest = manifest_of(copy)
-    assert list(stages) == ["ideas", "experiments", "writeup", "review", "total"]
-    for stage in ("experiments", "writeup", "review"):
+    idea_stages = ["literature_review", "plan", "experiments", "writeup", "review"]
+    assert list(stages) == ["ideas", *idea_stages, "total"]
+    for stage in idea_stages:
         usages = [o.usage[stage] for o in manifest.ideas]
         assert stages[stage]["calls"] == f"{sum(u.calls for u in usages):,}"
         assert stages[stage]["cost"] == f"{sum(u.cost_usd for u in usages):.4f}"
