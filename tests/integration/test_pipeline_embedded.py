@@ -63,11 +63,9 @@ def test_digits_from_the_researchers_own_idea(embedded_settings: Settings, tmp_p
     )
     assert index.exit_code == 0, index.output
     idea_md = ROOT / "samples" / "ideas" / "digits_label_smoothing.md"
-    result = CliRunner().invoke(
-        app,
-        ["run", "digits", "--idea", str(idea_md), "--preset", "debug", "--json"]
-        + ["--set", data, "--set", f"runs_dir={tmp_path / 'runs'}"],
-    )
+    flags = ["--set", data, "--set", f"runs_dir={tmp_path / 'runs'}"]
+    command = ["run", "digits", "--idea", str(idea_md), "--preset", "debug", "--json", *flags]
+    result = CliRunner().invoke(app, command)
     assert result.exit_code == 0, result.output
     [run_dir] = list((tmp_path / "runs").iterdir())
     ideas = IdeasFile.model_validate_json((run_dir / "ideas.json").read_text())
