@@ -136,6 +136,7 @@ def task_options(resources: TaskResources, max_retries: int) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- the driver
 
+STOP_WAIT_S = 60.0  # how long a stopped batch waits for its runs to record the stop
 DRIVER = "driver"  # the node label of a run's own stage (its ideas), run on the driver
 
 
@@ -216,6 +217,7 @@ class RayExecutor:
             yield from self._interrupt()
         finally:
             self._cancel_flights()  # the consumer stopped early (its own Ctrl-C, an error)
+            _join(drivers, STOP_WAIT_S)  # their runs record how they stopped
             if self._sink is not None:
                 ray.kill(self._sink)
 
@@ -327,7 +329,7 @@ class RayIdeaRunner:
         shared, cluster = self.executor._shared, self.executor.cluster
         run = deps.run
         if shared.stopping.is_set():
-            raise RunInterrupted(f"interrupted; `scientist resume {run.root}` continues it")
+            raise RunInterrupted(_interrupted_hint(run))
         options = task_options(
             task_resources(cluster, str(deps.template.path)), cluster.max_retries
         )
@@ -346,13 +348,14 @@ class RayIdeaRunner:
             if shared.stopping.is_set():
                 ray.cancel(flight.ref, force=True)
             reply: IdeaReply = ray.get(flight.ref)
-        except ray.exceptions.TaskCancelledError as exc:
-            raise RunInterrupted(
-                f"interrupted; `scientist resume {run.root}` continues it"
-            ) from exc
-        except ray.exceptions.RayTaskError as exc:  # the task itself raised: this idea's failure
-            return _failed_idea(idea, run, _cause(exc))
-        except ray.exceptions.RayError as exc:  # the worker or node died too often
+        except ray.exceptions.RayError as exc:
+            # Cancelled by Ctrl-C: a force-cancelled task may also surface as its worker's
+            # death, so any error while the batch is stopping is the run's interruption.
+            if shared.stopping.is_set() or isinstance(exc, ray.exceptions.TaskCancelledError):
+                raise RunInterrupted(_interrupted_hint(run)) from exc
+            if isinstance(exc, ray.exceptions.RayTaskError):  # the task raised: its failure
+                return _failed_idea(idea, run, _cause(exc))
+            # The worker or node died more often than the retries allow.
             reason = f"{_cause(exc)} (after {cluster.max_retries} retries); {_resume_hint(run)}"
             return _failed_idea(idea, run, reason)
         finally:
@@ -363,6 +366,18 @@ class RayIdeaRunner:
         bring_idea_home(reply.archive, reply.work_root, run, idea_dir)
         moved = reply.outcome.model_dump_json().replace(reply.work_root, str(run.root))
         return IdeaOutcome.model_validate_json(moved)
+
+
+def _join(threads: list[threading.Thread], seconds: float) -> None:
+    """Wait up to ``seconds`` in all for ``threads`` to end (a run still in its ideas
+    stage may take longer: it stops at its next idea task, and resumes from its folder)."""
+    deadline = time.monotonic() + seconds
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _interrupted_hint(run: RunPaths) -> str:
+    return f"interrupted; {_resume_hint(run)}"
 
 
 def _failed_idea(idea: Idea, run: RunPaths, reason: str) -> IdeaOutcome:
