@@ -14,6 +14,7 @@ import json
 import logging
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
@@ -276,25 +277,19 @@ def gate_review(
         return Command(goto="plan")
     idea, stage = state["idea"], cast(Stage, "literature_review")
     notice = state.get("notice", {}).get(stage, "")
-    request = CopilotRequest(
-        stage=stage,
-        idea=idea.Name,
-        summary=stages.review_summary(deps, review, notice),
-        editable=review_json(review),
+    return _edit_gate(
+        state,
+        deps,
+        CopilotRequest(
+            stage=stage,
+            idea=idea.Name,
+            summary=stages.review_summary(deps, review, notice),
+            editable=review_json(review),
+        ),
+        Gate(redo="literature_review", again="gate_review", then="plan", key="literature"),
+        lambda text: stages.edit_review(deps, idea, review, text),
+        ReviewEditError,
     )
-    reply = ask_copilot(deps, request)
-    answered = {"notice": {stage: ""}}
-    if reply.action == "feedback":
-        outcome = _with_feedback(state, deps, stage, reply.text)
-        update = {**answered, "feedback": {stage: reply.text}, "outcome": outcome}
-        return Command(goto="literature_review", update=update)
-    if reply.action == "edit":
-        try:
-            edited = stages.edit_review(deps, idea, review, reply.text)
-        except ReviewEditError as exc:
-            return Command(goto="gate_review", update={"notice": {stage: str(exc)}})
-        return Command(goto="plan", update={**answered, "literature": edited})
-    return Command(goto="plan", update=answered)
 
 
 def plan(
@@ -332,25 +327,57 @@ def gate_plan(
     idea, stage = state["idea"], cast(Stage, "plan")
     notice = state.get("notice", {}).get(stage, "")
     rounds = deps.settings.experiments.max_rounds
-    request = CopilotRequest(
-        stage=stage,
-        idea=idea.Name,
-        summary=stages.plan_summary(current, rounds, notice),
-        editable=plan_json(current),
+    return _edit_gate(
+        state,
+        deps,
+        CopilotRequest(
+            stage=stage,
+            idea=idea.Name,
+            summary=stages.plan_summary(current, rounds, notice),
+            editable=plan_json(current),
+        ),
+        Gate(redo="plan", again="gate_plan", then="experiment", key="experiment_plan"),
+        lambda text: stages.edit_plan(deps, idea, current, text),
+        PlanEditError,
     )
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Where a co-pilot gate goes: ``redo`` its stage on feedback, ``again`` (itself) when an
+    edit is refused, ``then`` the next stage; ``key``: the state field an edit replaces."""
+
+    redo: str
+    again: str
+    then: str
+    key: str
+
+
+def _edit_gate(
+    state: IdeaState,
+    deps: PipelineDeps,
+    request: CopilotRequest,
+    gate: Gate,
+    edit: Callable[[str], Any],
+    refused: type[Exception],
+) -> Command[Any]:
+    """Ask the co-pilot about a JSON artifact: approve goes on; feedback redoes the stage
+    (recorded in the outcome); an edit replaces the artifact, or, refused, asks again with
+    the reason."""
+    stage = request.stage
     reply = ask_copilot(deps, request)
     answered = {"notice": {stage: ""}}
     if reply.action == "feedback":
         outcome = _with_feedback(state, deps, stage, reply.text)
         update = {**answered, "feedback": {stage: reply.text}, "outcome": outcome}
-        return Command(goto="plan", update=update)
+        return Command(goto=gate.redo, update=update)
     if reply.action == "edit":
         try:
-            edited = stages.edit_plan(deps, idea, current, reply.text)
-        except PlanEditError as exc:
-            return Command(goto="gate_plan", update={"notice": {stage: str(exc)}})
-        return Command(goto="experiment", update={**answered, "experiment_plan": edited})
-    return Command(goto="experiment", update=answered)
+            edited = edit(reply.text)
+        except refused as exc:
+            return Command(goto=gate.again, update={"notice": {stage: str(exc)}})
+        return Command(goto=gate.then, update={**answered, gate.key: edited})
+    return Command(goto=gate.then, update=answered)
 
 
 def experiment(
